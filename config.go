@@ -1,0 +1,352 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is everything a node is started with: the command line, and the
+// identity kept in the data directory's info file.
+type Config struct {
+	Name string
+	// Advertised addresses, host:port; clients and peers are told these.
+	ClientAddr string
+	RaftAddr   string
+	// Hosts to listen on; the port comes from the advertised address.
+	ClientListenHost string
+	RaftListenHost   string
+
+	Machines     string // -C
+	MachinesFile string // -CF
+	DataDir      string
+	Force        bool
+	WebAddr      string
+	HistorySize  int
+	JoinRetries  int
+	MaxClusterSize int
+	Snapshot     bool
+	SnapshotCount uint64
+	Verbose      bool
+	VeryVerbose  bool
+	ShowVersion  bool
+	CORS         string
+	CPUProfile   string
+	MaxBodyBytes int64
+
+	HeartbeatInterval time.Duration
+	ElectionTimeout   time.Duration
+	CommandTimeout    time.Duration
+
+	ClientTLS TLSFiles
+	RaftTLS   TLSFiles
+}
+
+// TLSFiles are the certificate files of one listener.
+type TLSFiles struct {
+	CertFile string
+	KeyFile  string
+	CAFile   string
+}
+
+func (t TLSFiles) enabled() bool { return t.CertFile != "" || t.KeyFile != "" || t.CAFile != "" }
+
+// parseFlags reads the command line into a Config. Values are checked by
+// Config.validate, so that the message can name the flag.
+func parseFlags(args []string, output io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet("etcd", flag.ContinueOnError)
+	fs.SetOutput(output)
+
+	hostname, err := os.Hostname()
+	if err != nil || hostname == "" {
+		hostname = "default-name"
+	}
+	var ignore bool
+	fs.StringVar(&c.Name, "n", hostname, "the node name (unique in the cluster)")
+	fs.StringVar(&c.ClientAddr, "c", "127.0.0.1:4001", "advertised client address, host:port (or a port)")
+	fs.StringVar(&c.RaftAddr, "s", "127.0.0.1:7001", "advertised raft address, host:port (or a port)")
+	fs.StringVar(&c.ClientListenHost, "cl", "", "host to listen on for clients (default: the host of -c)")
+	fs.StringVar(&c.RaftListenHost, "sl", "", "host to listen on for peers (default: the host of -s)")
+	fs.StringVar(&c.Machines, "C", "", "raft addresses of members to join through, comma-separated")
+	fs.StringVar(&c.MachinesFile, "CF", "", "file holding the -C list")
+	fs.StringVar(&c.DataDir, "d", "", "data directory (default: NAME.etcd)")
+	fs.BoolVar(&c.Force, "f", false, "forget the configuration and data in the data directory")
+	fs.BoolVar(&ignore, "i", false, "same as -f")
+	fs.StringVar(&c.WebAddr, "w", "", "address of the web dashboard, host:port (off when empty)")
+	fs.IntVar(&c.HistorySize, "m", 1024, "number of events kept for since-index watches")
+	fs.IntVar(&c.JoinRetries, "r", 3, "join attempts before giving up")
+	fs.IntVar(&c.MaxClusterSize, "maxsize", 9, "most machines in the cluster")
+	fs.BoolVar(&c.Snapshot, "snapshot", true, "take snapshots and compact the log")
+	fs.Uint64Var(&c.SnapshotCount, "snapshotCount", 10000, "writes between snapshots")
+	fs.BoolVar(&c.Verbose, "v", false, "verbose logging")
+	fs.BoolVar(&c.VeryVerbose, "vv", false, "very verbose logging, raft included")
+	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
+	fs.StringVar(&c.CORS, "cors", "", "origins allowed to make cross-site requests: * or a comma-separated list")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile to this file until the process stops")
+	fs.Int64Var(&c.MaxBodyBytes, "maxbody", 1<<20, "largest request body accepted, in bytes")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", 50*time.Millisecond, "raft heartbeat interval")
+	fs.DurationVar(&c.ElectionTimeout, "election", 200*time.Millisecond, "raft election timeout")
+	fs.DurationVar(&c.CommandTimeout, "timeout", 5*time.Second, "how long a write may wait for raft before it fails")
+	fs.StringVar(&c.ClientTLS.CertFile, "clientCert", "", "client API certificate file")
+	fs.StringVar(&c.ClientTLS.KeyFile, "clientKey", "", "client API key file")
+	fs.StringVar(&c.ClientTLS.CAFile, "clientCAFile", "", "CA file client certificates must be signed by")
+	fs.StringVar(&c.RaftTLS.CertFile, "serverCert", "", "peer API certificate file")
+	fs.StringVar(&c.RaftTLS.KeyFile, "serverKey", "", "peer API key file")
+	fs.StringVar(&c.RaftTLS.CAFile, "serverCAFile", "", "CA file peer certificates must be signed by")
+
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	c.Force = c.Force || ignore
+	c.Verbose = c.Verbose || c.VeryVerbose
+	c.Name = strings.TrimSpace(c.Name)
+	if c.DataDir == "" {
+		c.DataDir = c.Name + ".etcd"
+	}
+	return c, nil
+}
+
+// validate checks and normalises the values; each error names its flag.
+func (c *Config) validate() error {
+	if c.Name == "" {
+		return errors.New("-n: a node name is required, e.g. -n node1")
+	}
+	var err error
+	if c.ClientAddr, err = normalizeAddr(c.ClientAddr); err != nil {
+		return fmt.Errorf("-c: %w", err)
+	}
+	if c.RaftAddr, err = normalizeAddr(c.RaftAddr); err != nil {
+		return fmt.Errorf("-s: %w", err)
+	}
+	if c.HistorySize < 0 {
+		return fmt.Errorf("-m: must not be negative, got %d", c.HistorySize)
+	}
+	if c.JoinRetries < 1 {
+		return fmt.Errorf("-r: must be at least 1, got %d", c.JoinRetries)
+	}
+	if c.MaxClusterSize < 1 {
+		return fmt.Errorf("-maxsize: must be at least 1, got %d", c.MaxClusterSize)
+	}
+	if c.SnapshotCount < 1 {
+		return errors.New("-snapshotCount: must be at least 1")
+	}
+	if c.MaxBodyBytes < 1 {
+		return fmt.Errorf("-maxbody: must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.HeartbeatInterval <= 0 {
+		return fmt.Errorf("-heartbeat: must be positive, got %v", c.HeartbeatInterval)
+	}
+	if c.ElectionTimeout < 2*c.HeartbeatInterval {
+		return fmt.Errorf("-election: must be at least twice -heartbeat (%v), got %v", c.HeartbeatInterval, c.ElectionTimeout)
+	}
+	if c.CommandTimeout <= 0 {
+		return fmt.Errorf("-timeout: must be positive, got %v", c.CommandTimeout)
+	}
+	// Features that arrive with later work refuse to start rather than be
+	// silently ignored.
+	switch {
+	case c.Machines != "" || c.MachinesFile != "":
+		return errors.New("-C/-CF: joining a cluster is not yet supported by this build")
+	case c.WebAddr != "":
+		return errors.New("-w: the web dashboard is not yet supported by this build")
+	case c.ClientTLS.enabled():
+		return errors.New("-clientCert/-clientKey/-clientCAFile: TLS is not yet supported by this build")
+	case c.RaftTLS.enabled():
+		return errors.New("-serverCert/-serverKey/-serverCAFile: TLS is not yet supported by this build")
+	}
+	return nil
+}
+
+// normalizeAddr turns an address flag into host:port. A bare port means
+// 127.0.0.1, as the seed README used it.
+func normalizeAddr(addr string) (string, error) {
+	if strings.Contains(addr, "://") {
+		return "", fmt.Errorf("want host:port without a scheme, got %q", addr)
+	}
+	if _, err := strconv.ParseUint(addr, 10, 16); err == nil {
+		return net.JoinHostPort("127.0.0.1", addr), nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return "", fmt.Errorf("want host:port, got %q: %w", addr, err)
+	}
+	if host == "" {
+		return "", fmt.Errorf("want host:port with a host to advertise, got %q", addr)
+	}
+	if p, err := strconv.ParseUint(port, 10, 16); err != nil || p == 0 {
+		return "", fmt.Errorf("bad port in %q", addr)
+	}
+	return addr, nil
+}
+
+func listenAddr(advertised, host string) string {
+	if host == "" {
+		return advertised
+	}
+	_, port, _ := net.SplitHostPort(advertised)
+	return net.JoinHostPort(host, port)
+}
+
+// ClientURL is the URL clients are given for this node.
+func (c *Config) ClientURL() string { return "http://" + c.ClientAddr }
+
+// RaftURL is the URL peers are given for this node.
+func (c *Config) RaftURL() string { return "http://" + c.RaftAddr }
+
+// ClientListenAddr is where the client API listens.
+func (c *Config) ClientListenAddr() string { return listenAddr(c.ClientAddr, c.ClientListenHost) }
+
+// RaftListenAddr is where the peer API listens.
+func (c *Config) RaftListenAddr() string { return listenAddr(c.RaftAddr, c.RaftListenHost) }
+
+// nodeInfo is the identity a node keeps in DIR/info. On a restart it wins
+// over the flags: a member's name and URLs are part of the replicated state.
+type nodeInfo struct {
+	Name           string   `json:"name"`
+	RaftURL        string   `json:"raftURL"`
+	EtcdURL        string   `json:"etcdURL"`
+	WebURL         string   `json:"webURL"`
+	RaftListenHost string   `json:"raftListenHost"`
+	EtcdListenHost string   `json:"etcdListenHost"`
+	RaftTLS        TLSFiles `json:"raftTLS"`
+	EtcdTLS        TLSFiles `json:"etcdTLS"`
+}
+
+const infoFile = "info"
+
+// dataFiles are what -f removes: the node's identity and all raft state.
+var dataFiles = []string{infoFile, "log", "conf", "conf.tmp", "log.new", "snapshot"}
+
+// prepareDataDir creates the data directory, wipes it on -f, and reconciles
+// the flags with a stored identity. It returns a warning to log, if any.
+func (c *Config) prepareDataDir() (warning string, err error) {
+	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
+		return "", fmt.Errorf("-d: create data directory: %w", err)
+	}
+	if c.Force {
+		for _, name := range dataFiles {
+			if err := os.RemoveAll(filepath.Join(c.DataDir, name)); err != nil {
+				return "", fmt.Errorf("-f: remove %s: %w", name, err)
+			}
+		}
+	}
+	path := filepath.Join(c.DataDir, infoFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return "", writeFileSynced(path, c.info())
+	}
+	if err != nil {
+		return "", fmt.Errorf("-d: read %s: %w", path, err)
+	}
+	var stored nodeInfo
+	if err := json.Unmarshal(b, &stored); err != nil {
+		return "", fmt.Errorf("-d: %s is not valid node info (use -f to start afresh): %w", path, err)
+	}
+	if stored == c.infoValue() {
+		return "", nil
+	}
+	if err := c.adopt(stored); err != nil {
+		return "", fmt.Errorf("-d: %s: %w", path, err)
+	}
+	return fmt.Sprintf("found node configuration in %s; flags that differ from it are ignored", path), nil
+}
+
+func (c *Config) infoValue() nodeInfo {
+	return nodeInfo{
+		Name:           c.Name,
+		RaftURL:        c.RaftURL(),
+		EtcdURL:        c.ClientURL(),
+		RaftListenHost: c.RaftListenAddr(),
+		EtcdListenHost: c.ClientListenAddr(),
+		RaftTLS:        c.RaftTLS,
+		EtcdTLS:        c.ClientTLS,
+	}
+}
+
+func (c *Config) info() []byte {
+	b, _ := json.MarshalIndent(c.infoValue(), "", " ")
+	return append(b, '\n')
+}
+
+// adopt takes the node's identity from its stored info.
+func (c *Config) adopt(stored nodeInfo) error {
+	hostPort := func(u string) (string, error) {
+		addr, ok := strings.CutPrefix(u, "http://")
+		if !ok {
+			return "", fmt.Errorf("unsupported URL %q", u)
+		}
+		return normalizeAddr(addr)
+	}
+	if stored.Name == "" {
+		return errors.New("no node name")
+	}
+	raftAddr, err := hostPort(stored.RaftURL)
+	if err != nil {
+		return err
+	}
+	clientAddr, err := hostPort(stored.EtcdURL)
+	if err != nil {
+		return err
+	}
+	c.Name, c.RaftAddr, c.ClientAddr = stored.Name, raftAddr, clientAddr
+	c.RaftListenHost = hostOf(stored.RaftListenHost)
+	c.ClientListenHost = hostOf(stored.EtcdListenHost)
+	return nil
+}
+
+func hostOf(addr string) string {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return ""
+	}
+	return host
+}
+
+// writeFileSynced replaces path with data so that a crash leaves either the
+// old or the new content.
+func writeFileSynced(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("open dir %s: %w", dir, err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}

@@ -1,0 +1,339 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+	"path"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/goraft/raft"
+	"github.com/gorilla/mux"
+
+	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/store"
+)
+
+const (
+	keysPrefix  = "/v1/keys"
+	watchPrefix = "/v1/watch"
+)
+
+// clientHandlers serve the v1 client API. Reads are answered from the local
+// store; writes become raft commands on the leader and are redirected to it
+// elsewhere.
+type clientHandlers struct {
+	cfg   *Config
+	store *store.Store
+	raft  *raftServer
+	cors  corsPolicy
+}
+
+// newClientHandler returns the router of the client port. gorilla/mux answers
+// a path that is not clean (//, /./, /../) with a 301 to its clean form
+// before any handler runs, as the original's router did.
+func newClientHandler(cfg *Config, st *store.Store, rs *raftServer) http.Handler {
+	h := &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS)}
+	r := mux.NewRouter()
+	r.Handle(keysPrefix, http.RedirectHandler(keysPrefix+"/", http.StatusMovedPermanently))
+	r.Handle(watchPrefix, http.RedirectHandler(watchPrefix+"/", http.StatusMovedPermanently))
+	r.PathPrefix(keysPrefix + "/").HandlerFunc(h.keys)
+	r.PathPrefix(watchPrefix + "/").HandlerFunc(h.watch)
+	r.HandleFunc("/machines", h.machines)
+	r.HandleFunc("/v1/machines", h.machines)
+	r.HandleFunc("/leader", h.leader)
+	r.HandleFunc("/v1/leader", h.leader)
+	r.HandleFunc("/version", h.version)
+	r.HandleFunc("/v1/stats/self", h.selfStats)
+	r.HandleFunc("/v1/stats/leader", h.leaderStats)
+	r.HandleFunc("/v1/stats/store", h.storeStats)
+	return h.cors.wrap(r)
+}
+
+func (h *clientHandlers) keys(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.URL.Path, keysPrefix)
+	if err := checkKey(key); err != nil {
+		writeError(w, err)
+		return
+	}
+	switch r.Method {
+	case http.MethodGet:
+		h.get(w, r, key)
+	case http.MethodPost, http.MethodPut:
+		h.set(w, r, key)
+	case http.MethodDelete:
+		h.delete(w, r, key)
+	default:
+		methodNotAllowed(w, r, "GET, POST, PUT, DELETE")
+	}
+}
+
+func (h *clientHandlers) get(w http.ResponseWriter, r *http.Request, key string) {
+	if r.URL.Query().Get("consistent") == "true" {
+		if !h.raft.isLeader() {
+			h.redirectToLeader(w, r)
+			return
+		}
+		// Serve the read only after a no-op has gone through the log: then
+		// this node was still the leader and holds every acknowledged write.
+		if _, err := h.raft.doWithTimeout(raft.NOPCommand{}); err != nil {
+			h.writeDispatchFailure(w, r, err)
+			return
+		}
+	}
+	events, dir, err := h.store.Get(key)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	now := time.Now()
+	if !dir {
+		writeJSON(w, http.StatusOK, events[0].WithTTL(now))
+		return
+	}
+	for i, e := range events {
+		events[i] = e.WithTTL(now)
+	}
+	writeJSON(w, http.StatusOK, events)
+}
+
+func (h *clientHandlers) set(w http.ResponseWriter, r *http.Request, key string) {
+	if !h.parseForm(w, r) {
+		return
+	}
+	if isReserved(key) {
+		writeError(w, etcderr.New(etcderr.KeyIsPreserved, "Set"))
+		return
+	}
+	value := r.Form.Get("value")
+	if value == "" {
+		writeError(w, etcderr.New(etcderr.ValueRequired, "Set"))
+		return
+	}
+	prevValue, testAndSet := r.Form["prevValue"]
+	// JSON, on the wire and in the log, cannot carry other bytes unchanged.
+	if !utf8.ValidString(value) || (testAndSet && !utf8.ValidString(prevValue[0])) {
+		writeError(w, etcderr.New(etcderr.InvalidField, "value: not valid UTF-8"))
+		return
+	}
+	var expires time.Time
+	if ttl := r.Form.Get("ttl"); ttl != "" {
+		seconds, err := strconv.ParseInt(ttl, 10, 32)
+		if err != nil || seconds <= 0 {
+			writeError(w, etcderr.New(etcderr.TTLNaN, "Set"))
+			return
+		}
+		expires = time.Now().Add(time.Duration(seconds) * time.Second)
+	}
+	var cmd raft.Command = &SetCommand{Key: key, Value: value, ExpireTime: expireTime(expires)}
+	if testAndSet {
+		cmd = &TestAndSetCommand{Key: key, Value: value, PrevValue: prevValue[0], ExpireTime: expireTime(expires)}
+	}
+	h.write(w, r, cmd)
+}
+
+func (h *clientHandlers) delete(w http.ResponseWriter, r *http.Request, key string) {
+	if isReserved(key) {
+		writeError(w, etcderr.New(etcderr.KeyIsPreserved, "Delete"))
+		return
+	}
+	h.write(w, r, &DeleteCommand{Key: key})
+}
+
+// write replicates a validated write, or sends the client to the leader.
+func (h *clientHandlers) write(w http.ResponseWriter, r *http.Request, cmd raft.Command) {
+	event, err := h.raft.dispatch(cmd)
+	if err != nil {
+		h.writeDispatchFailure(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, event.WithTTL(time.Now()))
+}
+
+func (h *clientHandlers) writeDispatchFailure(w http.ResponseWriter, r *http.Request, err error) {
+	if errors.Is(err, errNotLeader) {
+		h.redirectToLeader(w, r)
+		return
+	}
+	writeError(w, err)
+}
+
+// redirectToLeader answers 307 to the same path and query on the leader's
+// client URL; curl -L and go-etcd send the request again there.
+func (h *clientHandlers) redirectToLeader(w http.ResponseWriter, r *http.Request) {
+	_, leader, ok := h.raft.leader()
+	if !ok {
+		writeError(w, etcderr.New(etcderr.RaftInternal, "no leader is known"))
+		return
+	}
+	w.Header().Set("Location", leader.EtcdURL+r.URL.RequestURI())
+	w.WriteHeader(http.StatusTemporaryRedirect)
+}
+
+func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
+	key := strings.TrimPrefix(r.URL.Path, watchPrefix)
+	if err := checkKey(key); err != nil {
+		writeError(w, err)
+		return
+	}
+	var since uint64
+	switch r.Method {
+	case http.MethodGet:
+	case http.MethodPost:
+		if !h.parseForm(w, r) {
+			return
+		}
+		index, err := strconv.ParseUint(r.Form.Get("index"), 10, 64)
+		if err != nil {
+			writeError(w, etcderr.New(etcderr.IndexNaN, "Watch From Index"))
+			return
+		}
+		since = index
+	default:
+		methodNotAllowed(w, r, "GET, POST")
+		return
+	}
+	watcher, err := h.store.Watch(key, since)
+	if err != nil {
+		writeError(w, err)
+		return
+	}
+	defer watcher.Remove()
+	select {
+	case event, ok := <-watcher.EventChan():
+		if !ok {
+			writeError(w, etcderr.New(etcderr.WatcherCleared, path.Clean("/"+key)))
+			return
+		}
+		writeJSON(w, http.StatusOK, event.WithTTL(time.Now()))
+	case <-r.Context().Done():
+		// The client went away (or the server is closing): the deferred
+		// Remove releases the watcher at once.
+	}
+}
+
+func (h *clientHandlers) machines(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, strings.Join(h.raft.machineURLs(), ", "))
+}
+
+func (h *clientHandlers) leader(w http.ResponseWriter, _ *http.Request) {
+	_, leader, ok := h.raft.leader()
+	if !ok {
+		writeError(w, etcderr.New(etcderr.LeaderElect, ""))
+		return
+	}
+	writeText(w, http.StatusOK, leader.RaftURL)
+}
+
+func (h *clientHandlers) version(w http.ResponseWriter, _ *http.Request) {
+	writeText(w, http.StatusOK, "etcd "+releaseVersion)
+}
+
+func (h *clientHandlers) selfStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.raft.selfStats())
+}
+
+func (h *clientHandlers) leaderStats(w http.ResponseWriter, r *http.Request) {
+	if !h.raft.isLeader() {
+		h.redirectToLeader(w, r)
+		return
+	}
+	writeJSON(w, http.StatusOK, h.raft.leaderStats())
+}
+
+func (h *clientHandlers) storeStats(w http.ResponseWriter, _ *http.Request) {
+	writeJSON(w, http.StatusOK, h.store.Stats())
+}
+
+// parseForm reads the query and a form body (the body's values first),
+// bounded by -maxbody.
+func (h *clientHandlers) parseForm(w http.ResponseWriter, r *http.Request) bool {
+	r.Body = http.MaxBytesReader(w, r.Body, h.cfg.MaxBodyBytes)
+	err := r.ParseForm()
+	if err == nil {
+		return true
+	}
+	var tooLarge *http.MaxBytesError
+	if errors.As(err, &tooLarge) {
+		writeJSON(w, http.StatusRequestEntityTooLarge, &etcderr.Error{
+			Code:    http.StatusRequestEntityTooLarge,
+			Message: "Request Entity Too Large",
+			Cause:   "the body is larger than " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes",
+		})
+		return false
+	}
+	writeError(w, etcderr.New(etcderr.InvalidForm, err.Error()))
+	return false
+}
+
+// checkKey refuses keys no client means to use: control characters (a
+// NUL in particular) and invalid UTF-8 break logs and other clients.
+func checkKey(key string) *etcderr.Error {
+	if !utf8.ValidString(key) {
+		return etcderr.New(etcderr.InvalidField, "key: not valid UTF-8")
+	}
+	for _, c := range key {
+		if c < 0x20 || c == 0x7f {
+			return etcderr.Newf(etcderr.InvalidField, "key: contains the control character %U", c)
+		}
+	}
+	return nil
+}
+
+// isReserved reports whether a key lies under a first segment etcd keeps for
+// itself.
+func isReserved(key string) bool {
+	first, _, _ := strings.Cut(strings.TrimPrefix(path.Clean("/"+key), "/"), "/")
+	return first == "_etcd" || first == "ephemeralNodes"
+}
+
+func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
+	w.Header().Set("Allow", allowed)
+	writeJSON(w, http.StatusMethodNotAllowed, &etcderr.Error{
+		Code:    http.StatusMethodNotAllowed,
+		Message: "Method Not Allowed",
+		Cause:   r.Method,
+	})
+}
+
+// errorStatus is the HTTP status of each etcd error code.
+func errorStatus(code int) int {
+	switch code {
+	case etcderr.KeyNotFound:
+		return http.StatusNotFound
+	case etcderr.RaftInternal, etcderr.LeaderElect, etcderr.WatcherCleared:
+		return http.StatusInternalServerError
+	default:
+		return http.StatusBadRequest
+	}
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	var etcdErr *etcderr.Error
+	if !errors.As(err, &etcdErr) {
+		etcdErr = etcderr.New(etcderr.RaftInternal, err.Error())
+	}
+	writeJSON(w, errorStatus(etcdErr.Code), etcdErr)
+}
+
+// writeJSON writes v as the whole body, without a trailing newline, as the
+// original did.
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(etcderr.New(etcderr.RaftInternal, "encode response: "+err.Error()))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	w.Write(b)
+}
+
+func writeText(w http.ResponseWriter, status int, text string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write([]byte(text))
+}

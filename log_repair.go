@@ -1,0 +1,185 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+
+	"code.google.com/p/goprotobuf/proto"
+	"github.com/goraft/raft/protobuf"
+)
+
+// goraft's own recovery from a torn log tail truncates the file but keeps
+// writing at the old offset, so the next restart loses everything written
+// since. These functions put the data directory in a state goraft reads
+// correctly before it is opened.
+
+// maxLogRecord bounds one record's length, so a corrupt header is not taken
+// for a huge record.
+const maxLogRecord = 256 << 20
+
+// logScan is what repairLog found in the log file.
+type logScan struct {
+	firstIndex uint64 // index of the first record, 0 if there is none
+	lastIndex  uint64
+	records    int
+	dropped    int64 // bytes cut from a torn or corrupt tail
+}
+
+// repairLog truncates the log at path to its last complete, decodable
+// record whose index follows the one before it.
+func repairLog(path string) (logScan, error) {
+	var scan logScan
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if errors.Is(err, os.ErrNotExist) {
+		return scan, nil
+	}
+	if err != nil {
+		return scan, fmt.Errorf("open raft log: %w", err)
+	}
+	defer f.Close()
+
+	r := bufio.NewReaderSize(f, 1<<20)
+	var good int64
+	var header [9]byte
+	var entry protobuf.LogEntry
+	for {
+		if _, err := io.ReadFull(r, header[:]); err != nil {
+			break
+		}
+		length, ok := parseRecordHeader(header[:])
+		if !ok {
+			break
+		}
+		data := make([]byte, length)
+		if _, err := io.ReadFull(r, data); err != nil {
+			break
+		}
+		entry.Reset()
+		if err := proto.Unmarshal(data, &entry); err != nil || entry.Index == nil || entry.Term == nil {
+			break
+		}
+		index := entry.GetIndex()
+		if scan.records > 0 && index != scan.lastIndex+1 {
+			break
+		}
+		if scan.records == 0 {
+			scan.firstIndex = index
+		}
+		scan.lastIndex = index
+		scan.records++
+		good += int64(len(header)) + int64(length)
+	}
+
+	size, err := f.Seek(0, io.SeekEnd)
+	if err != nil {
+		return scan, fmt.Errorf("raft log size: %w", err)
+	}
+	if size == good {
+		return scan, nil
+	}
+	scan.dropped = size - good
+	if err := f.Truncate(good); err != nil {
+		return scan, fmt.Errorf("truncate raft log to %d bytes: %w", good, err)
+	}
+	if err := f.Sync(); err != nil {
+		return scan, fmt.Errorf("sync raft log: %w", err)
+	}
+	return scan, nil
+}
+
+// parseRecordHeader reads goraft's "%8x\n" length header.
+func parseRecordHeader(h []byte) (int, bool) {
+	if h[8] != '\n' {
+		return 0, false
+	}
+	digits := strings.TrimLeft(string(h[:8]), " ")
+	if digits == "" {
+		return 0, false
+	}
+	n, err := strconv.ParseUint(digits, 16, 32)
+	if err != nil || n > maxLogRecord {
+		return 0, false
+	}
+	return int(n), true
+}
+
+// snapshotFile is one of goraft's TERM_INDEX.ss files.
+type snapshotFile struct {
+	name        string
+	term, index uint64
+}
+
+// pruneSnapshots leaves in dir only the newest snapshot whose checksum is
+// valid. goraft loads whichever name sorts last as a string ("9_100.ss"
+// after "10_50.ss") and writes snapshots in place, so a crash can leave a
+// torn newest file beside the previous good one. It returns the snapshot
+// kept, if any.
+func pruneSnapshots(dir string) (*snapshotFile, error) {
+	names, err := os.ReadDir(dir)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot dir: %w", err)
+	}
+	var files []snapshotFile
+	for _, de := range names {
+		var sf snapshotFile
+		if _, err := fmt.Sscanf(de.Name(), "%d_%d.ss", &sf.term, &sf.index); err != nil || !strings.HasSuffix(de.Name(), ".ss") {
+			continue
+		}
+		sf.name = de.Name()
+		files = append(files, sf)
+	}
+	sort.Slice(files, func(i, j int) bool {
+		if files[i].index != files[j].index {
+			return files[i].index > files[j].index
+		}
+		return files[i].term > files[j].term
+	})
+	var kept *snapshotFile
+	for i := range files {
+		path := filepath.Join(dir, files[i].name)
+		if kept == nil {
+			if err := checkSnapshot(path); err == nil {
+				kept = &files[i]
+				continue
+			} else {
+				log.Printf("snapshot %s is unusable, removing it: %v", path, err)
+			}
+		}
+		if err := os.Remove(path); err != nil {
+			return nil, fmt.Errorf("remove snapshot: %w", err)
+		}
+	}
+	return kept, nil
+}
+
+// checkSnapshot verifies the CRC-32 line goraft writes before the JSON.
+func checkSnapshot(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	line, body, ok := strings.Cut(string(b), "\n")
+	if !ok {
+		return errors.New("no checksum line")
+	}
+	sum, err := strconv.ParseUint(line, 16, 32)
+	if err != nil {
+		return fmt.Errorf("bad checksum line: %w", err)
+	}
+	if crc32.ChecksumIEEE([]byte(body)) != uint32(sum) {
+		return errors.New("checksum mismatch")
+	}
+	return nil
+}

@@ -1,0 +1,166 @@
+// Command etcd is a highly-available key-value store for shared
+// configuration and service discovery: a recreation of etcd v0.1 (2013),
+// wire-compatible with its v1 HTTP API.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
+	"time"
+
+	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/store"
+)
+
+// releaseVersion is this build's version; the Makefile sets it from git.
+var releaseVersion = "v0.1.2"
+
+// raftVersion is the peer protocol's version: members of one cluster must
+// run the same.
+var raftVersion = releaseVersion
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func run(args []string, stdout, stderr io.Writer) int {
+	log.SetOutput(stderr)
+	log.SetFlags(log.LstdFlags | log.Lmicroseconds)
+	cfg, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if cfg.ShowVersion {
+		fmt.Fprintln(stdout, releaseVersion)
+		return 0
+	}
+	if cfg.CPUProfile != "" {
+		stopProfile, err := startCPUProfile(cfg.CPUProfile)
+		if err != nil {
+			fmt.Fprintf(stderr, "etcd: -cpuprofile: %v\n", err)
+			return 1
+		}
+		defer stopProfile()
+	}
+	e, err := startEtcd(cfg)
+	if err != nil {
+		fmt.Fprintf(stderr, "etcd: %v\n", err)
+		return 1
+	}
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	sig := <-signals
+	log.Printf("received %v, shutting down", sig)
+	e.stop()
+	return 0
+}
+
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
+}
+
+// etcd is one running node: its store, its raft server and its client API.
+type etcd struct {
+	cfg          *Config
+	store        *store.Store
+	raft         *raftServer
+	clientServer *http.Server
+}
+
+// startEtcd brings a node up and returns once its client API serves.
+func startEtcd(cfg *Config) (*etcd, error) {
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.VeryVerbose {
+		raft.SetLogLevel(raft.Trace)
+	} else if cfg.Verbose {
+		raft.SetLogLevel(raft.Debug)
+	}
+	warning, err := cfg.prepareDataDir()
+	if err != nil {
+		return nil, err
+	}
+	if warning != "" {
+		log.Print(warning)
+	}
+	// Both ports are taken before anything starts, so a port in use is
+	// reported at once. Clients that connect early wait until the store has
+	// caught up.
+	clientListener, err := net.Listen("tcp", cfg.ClientListenAddr())
+	if err != nil {
+		return nil, fmt.Errorf("-c/-cl: %w", err)
+	}
+	peerListener, err := net.Listen("tcp", cfg.RaftListenAddr())
+	if err != nil {
+		clientListener.Close()
+		return nil, fmt.Errorf("-s/-sl: %w", err)
+	}
+	st := store.New(cfg.HistorySize)
+	rs, err := newRaftServer(cfg, st, peerListener)
+	if err != nil {
+		clientListener.Close()
+		peerListener.Close()
+		return nil, err
+	}
+	if err := rs.bootstrap(); err != nil {
+		clientListener.Close()
+		rs.stopAll()
+		return nil, err
+	}
+	rs.startBackground()
+
+	e := &etcd{cfg: cfg, store: st, raft: rs}
+	e.clientServer = &http.Server{
+		Handler:           newClientHandler(cfg, st, rs),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() {
+		if err := e.clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Printf("client server: %v", err)
+		}
+	}()
+	log.Printf("etcd %s: node %q serves clients on %s and peers on %s (data in %s)",
+		releaseVersion, cfg.Name, cfg.ClientURL(), cfg.RaftURL(), cfg.DataDir)
+	return e, nil
+}
+
+// stop closes the client API first, so no request is cut off halfway
+// through raft, then raft and the log.
+func (e *etcd) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	// Long-poll watches would hold a graceful shutdown open; Close ends them.
+	e.clientServer.SetKeepAlivesEnabled(false)
+	if err := e.clientServer.Shutdown(ctx); err != nil {
+		e.clientServer.Close()
+	}
+	e.raft.stopAll()
+}

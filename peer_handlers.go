@@ -1,0 +1,206 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/store"
+)
+
+// Limits on peer request bodies. Entries are client writes, each bounded by
+// -maxbody; a snapshot is the whole store.
+const (
+	maxSmallPeerBody = 64 << 10
+	maxSnapshotBody  = 1 << 30
+)
+
+// servePeers serves the peer API on the raft port. goraft's handlers are
+// wrapped with guards: goraft trusts its peers completely, and some
+// well-formed requests crash or wedge it.
+func (s *raftServer) servePeers() {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /name", s.textHandler(func() string { return s.cfg.Name }))
+	mux.HandleFunc("GET /version", s.textHandler(func() string { return raftVersion }))
+	mux.HandleFunc("GET /etcdURL", s.textHandler(s.cfg.ClientURL))
+	mux.HandleFunc("GET /log", s.logHandler)
+	mux.HandleFunc("POST /join", s.joinHandler)
+	mux.HandleFunc("POST "+votePath, s.voteHandler)
+	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
+	mux.HandleFunc("POST "+snapshotPath, s.snapshotHandler)
+	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
+	s.peerServer = &http.Server{
+		Handler:           mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          log.New(io.Discard, "", 0),
+	}
+	go func() {
+		if err := s.peerServer.Serve(s.peerListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Printf("peer server: %v", err)
+		}
+	}()
+}
+
+func (s *raftServer) textHandler(value func() string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, value())
+	}
+}
+
+// decodeBody reads a goraft protobuf message, answering 400 when it cannot.
+func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, msg decoder) bool {
+	if _, err := msg.Decode(http.MaxBytesReader(w, r.Body, limit)); err != nil {
+		http.Error(w, "malformed request: "+err.Error(), http.StatusBadRequest)
+		return false
+	}
+	return true
+}
+
+func writeMessage(w http.ResponseWriter, msg encoder) {
+	w.Header().Set("Content-Type", "application/protobuf")
+	if _, err := msg.Encode(w); err != nil {
+		log.Printf("peer: write response: %v", err)
+	}
+}
+
+func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
+	req := &raft.RequestVoteRequest{}
+	if !decodeBody(w, r, maxSmallPeerBody, req) {
+		return
+	}
+	// goraft lets anyone campaign; a node that is not a member (a removed
+	// one, or a stranger) would otherwise disrupt the cluster with higher terms.
+	if _, ok := s.members.get(req.CandidateName); !ok {
+		writeMessage(w, &raft.RequestVoteResponse{Term: s.raft.Term(), VoteGranted: false})
+		return
+	}
+	resp := s.raft.RequestVote(req)
+	if resp == nil {
+		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+		return
+	}
+	writeMessage(w, resp)
+}
+
+func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request) {
+	req := &raft.AppendEntriesRequest{}
+	if !decodeBody(w, r, 2048*(s.cfg.MaxBodyBytes+maxSmallPeerBody), req) {
+		return
+	}
+	// A leader that receives an append of its own term asserts and exits:
+	// refuse it (two leaders in one term can only come from a faulty peer).
+	if s.raft.State() == raft.Leader && req.Term == s.raft.Term() {
+		http.Error(w, "this node leads the term of the request", http.StatusConflict)
+		return
+	}
+	s.stats.receivedAppend()
+	resp := s.raft.AppendEntries(req)
+	if resp == nil {
+		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+		return
+	}
+	writeMessage(w, resp)
+}
+
+func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
+	req := &raft.SnapshotRequest{}
+	if !decodeBody(w, r, maxSmallPeerBody, req) {
+		return
+	}
+	// A snapshot request puts goraft into a state it may never leave; only
+	// the current leader may send one.
+	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || req.LeaderName != s.raft.Leader() {
+		http.Error(w, "snapshot requests are taken only from the current leader", http.StatusConflict)
+		return
+	}
+	resp := s.raft.RequestSnapshot(req)
+	if resp == nil {
+		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+		return
+	}
+	writeMessage(w, resp)
+}
+
+func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Request) {
+	req := &raft.SnapshotRecoveryRequest{}
+	if !decodeBody(w, r, maxSnapshotBody, req) {
+		return
+	}
+	if req.LeaderName != s.raft.Leader() || s.raft.State() != raft.Snapshotting {
+		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
+		return
+	}
+	// goraft panics when the state machine cannot recover: check the state
+	// first on a scratch store.
+	if err := store.New(0).Recover(req.State); err != nil {
+		http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	resp := s.raft.SnapshotRecoveryRequest(req)
+	if resp == nil {
+		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+		return
+	}
+	writeMessage(w, resp)
+}
+
+// logHandler lists the entries of the in-memory log, for debugging.
+func (s *raftServer) logHandler(w http.ResponseWriter, _ *http.Request) {
+	type entry struct {
+		Index       uint64 `json:"index"`
+		Term        uint64 `json:"term"`
+		CommandName string `json:"commandName"`
+		Command     []byte `json:"command,omitempty"`
+	}
+	entries := s.raft.LogEntries()
+	out := make([]entry, len(entries))
+	for i, e := range entries {
+		out[i] = entry{Index: e.Index(), Term: e.Term(), CommandName: e.CommandName(), Command: e.Command()}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// joinHandler adds a member. Followers send the joiner to the leader.
+func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
+	var cmd JoinCommand
+	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSmallPeerBody)).Decode(&cmd); err != nil || cmd.Name == "" || cmd.RaftURL == "" || cmd.EtcdURL == "" {
+		writeError(w, etcderr.New(etcderr.InvalidForm, "join: want JSON with name, raftURL and etcdURL"))
+		return
+	}
+	if cmd.RaftVersion != raftVersion {
+		writeError(w, etcderr.Newf(etcderr.InvalidField, "join: raft version %q differs from this cluster's %q", cmd.RaftVersion, raftVersion))
+		return
+	}
+	if !s.isLeader() {
+		if _, leader, ok := s.leader(); ok {
+			http.Redirect(w, r, leader.RaftURL+"/join", http.StatusTemporaryRedirect)
+			return
+		}
+		writeError(w, etcderr.New(etcderr.RaftInternal, "join: no leader is known"))
+		return
+	}
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	if m, known := s.members.get(cmd.Name); known && m.RaftURL != cmd.RaftURL {
+		writeError(w, etcderr.Newf(etcderr.InvalidField, "join: the name %q is taken by the member at %s", cmd.Name, m.RaftURL))
+		return
+	} else if !known && s.members.count() >= s.cfg.MaxClusterSize {
+		writeError(w, etcderr.New(etcderr.NoMorePeer, ""))
+		return
+	}
+	if _, err := s.dispatch(&cmd); err != nil {
+		writeError(w, err)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strconv.FormatUint(s.raft.CommitIndex(), 10))
+}

@@ -1,0 +1,386 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/store"
+)
+
+// raftServer owns goraft: it starts it safely over the data directory,
+// replicates commands through it, serves its peer routes, and runs the jobs
+// only a leader does (TTL expiry) and every node does (snapshots).
+type raftServer struct {
+	cfg       *Config
+	raft      raft.Server
+	store     *store.Store
+	members   *memberRegistry
+	syncer    *logSyncer
+	stats     *raftStats
+	startTime time.Time
+
+	peerListener net.Listener
+	peerServer   *http.Server
+
+	joinMu sync.Mutex // one membership change at a time
+
+	appliedWrites     atomic.Uint64 // store writes applied since start
+	snapshotAtApplied uint64        // appliedWrites at the last snapshot (snapshot loop only)
+
+	leaderSince atomic.Pointer[time.Time]
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// flushCommitEvery is how many applied writes pass between saves of the
+// commit index, which bounds how much of the log a restart applies before
+// it has a leader again.
+const flushCommitEvery = 1000
+
+var (
+	errNotLeader      = errors.New("this node is not the leader")
+	errCommandTimeout = errors.New("raft: the command was not committed in time; its outcome is unknown")
+)
+
+// newRaftServer opens the data directory and starts goraft over it. The
+// peer listener must already be bound.
+func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*raftServer, error) {
+	s := &raftServer{
+		cfg:          cfg,
+		store:        st,
+		members:      newMemberRegistry(),
+		stats:        newRaftStats(),
+		startTime:    time.Now(),
+		peerListener: peerListener,
+		stop:         make(chan struct{}),
+	}
+	logPath := filepath.Join(cfg.DataDir, "log")
+	scan, err := repairLog(logPath)
+	if err != nil {
+		return nil, err
+	}
+	if scan.dropped > 0 {
+		log.Printf("raft log: cut a torn or corrupt tail of %d bytes after index %d", scan.dropped, scan.lastIndex)
+	}
+	snap, err := pruneSnapshots(filepath.Join(cfg.DataDir, "snapshot"))
+	if err != nil {
+		return nil, err
+	}
+	if snap == nil && scan.firstIndex > 1 {
+		return nil, fmt.Errorf("raft log starts at index %d but there is no usable snapshot before it (use -f to start afresh)", scan.firstIndex)
+	}
+
+	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, newTransporter(cfg.ElectionTimeout, s.stats), s, s, cfg.RaftURL())
+	if err != nil {
+		return nil, fmt.Errorf("create raft server: %w", err)
+	}
+	s.raft = srv
+	srv.SetHeartbeatInterval(cfg.HeartbeatInterval)
+	srv.SetElectionTimeout(cfg.ElectionTimeout)
+	if snap != nil {
+		if err := s.loadSnapshot(); err != nil {
+			return nil, err
+		}
+	}
+	if err := srv.Init(); err != nil {
+		return nil, fmt.Errorf("open raft state in %s: %w", cfg.DataDir, err)
+	}
+	if s.syncer, err = newLogSyncer(srv.LogPath()); err != nil {
+		return nil, err
+	}
+	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
+		now := time.Now()
+		s.leaderSince.Store(&now)
+		log.Printf("raft: leader is now %q (was %q)", e.Value(), e.PrevValue())
+	})
+	if err := srv.Start(); err != nil {
+		return nil, fmt.Errorf("start raft: %w", err)
+	}
+	s.servePeers()
+	return s, nil
+}
+
+// loadSnapshot restores the newest snapshot. goraft's LoadSnapshot rewrites
+// conf with a commit index of 0, which would make Init replay nothing past
+// the snapshot, so conf is put back afterwards.
+func (s *raftServer) loadSnapshot() error {
+	confPath := filepath.Join(s.cfg.DataDir, "conf")
+	conf, confErr := os.ReadFile(confPath)
+	if err := s.raft.LoadSnapshot(); err != nil {
+		return fmt.Errorf("load snapshot: %w", err)
+	}
+	if confErr == nil {
+		if err := writeFileSynced(confPath, conf); err != nil {
+			return fmt.Errorf("restore raft conf after loading the snapshot: %w", err)
+		}
+	}
+	return nil
+}
+
+// bootstrap brings the node to where it can answer clients: it founds a new
+// cluster on an empty log, or, on a restart, waits until the store has caught
+// up with the log, so that no read is served from a store that is behind.
+func (s *raftServer) bootstrap() error {
+	if s.raft.IsLogEmpty() {
+		self := &JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
+		// On an empty log goraft lets a node's join of itself make it the
+		// leader of a one-member cluster at once.
+		if _, err := s.doWithTimeout(self); err != nil {
+			return fmt.Errorf("found a new cluster: %w", err)
+		}
+		log.Printf("raft: founded a new cluster as %q", s.cfg.Name)
+		return nil
+	}
+	// goraft applies at start-up only what its saved commit index covers; the
+	// rest is applied once this node leads again and commits the no-op every
+	// new leader appends after the log's last entry.
+	last := s.lastLogIndex()
+	for {
+		if s.raft.State() == raft.Leader && s.raft.CommitIndex() > last {
+			log.Printf("raft: restarted as %q; store caught up at index %d", s.cfg.Name, s.store.Index())
+			return nil
+		}
+		select {
+		case <-s.stop:
+			return errors.New("stopped while waiting to become leader")
+		case <-time.After(s.cfg.HeartbeatInterval):
+		}
+	}
+}
+
+// lastLogIndex is the index of the log's last entry, or of the snapshot
+// when compaction left no entries.
+func (s *raftServer) lastLogIndex() uint64 {
+	if entries := s.raft.LogEntries(); len(entries) > 0 {
+		return entries[len(entries)-1].Index()
+	}
+	return s.raft.CommitIndex()
+}
+
+// startBackground starts the jobs that run for the node's whole life.
+func (s *raftServer) startBackground() {
+	s.wg.Add(1)
+	go s.runExpiry()
+	if s.cfg.Snapshot {
+		s.wg.Add(1)
+		go s.runSnapshots()
+	}
+}
+
+// stopAll stops the background jobs, the peer server and goraft, and closes
+// the log. Safe to call once.
+func (s *raftServer) stopAll() {
+	close(s.stop)
+	s.peerServer.Close()
+	s.wg.Wait()
+	s.raft.Stop()
+	if err := s.syncer.close(); err != nil {
+		log.Printf("close raft log: %v", err)
+	}
+}
+
+func (s *raftServer) isLeader() bool { return s.raft.State() == raft.Leader }
+
+// leader returns the current leader's name and URLs, if one is known.
+func (s *raftServer) leader() (string, member, bool) {
+	name := s.raft.Leader()
+	if name == "" {
+		return "", member{}, false
+	}
+	m, ok := s.members.get(name)
+	return name, m, ok
+}
+
+// machineURLs returns the client URLs of all members, the leader first.
+func (s *raftServer) machineURLs() []string {
+	leaderName, leader, hasLeader := s.leader()
+	var urls []string
+	if hasLeader {
+		urls = append(urls, leader.EtcdURL)
+	}
+	for _, name := range s.members.names() {
+		if hasLeader && name == leaderName {
+			continue
+		}
+		if m, ok := s.members.get(name); ok {
+			urls = append(urls, m.EtcdURL)
+		}
+	}
+	return urls
+}
+
+// dispatch replicates a write and returns its result once it is applied and
+// durable. It fails with errNotLeader on a follower, with an *etcderr.Error
+// when the store refused the write, and with other errors when raft failed.
+func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
+	if !s.isLeader() {
+		return nil, errNotLeader
+	}
+	v, err := s.doWithTimeout(cmd)
+	var etcdErr *etcderr.Error
+	if err != nil && !errors.As(err, &etcdErr) {
+		return nil, err
+	}
+	// The entry is committed whatever the store made of it: make it durable
+	// before anyone hears the outcome.
+	if syncErr := s.syncer.sync(); syncErr != nil {
+		log.Printf("raft: %v", syncErr)
+		return nil, syncErr
+	}
+	if err != nil {
+		return nil, err
+	}
+	event, _ := v.(*store.Event)
+	return event, nil
+}
+
+// doWithTimeout is goraft's Do with a deadline: Do itself waits forever
+// when there is no quorum. A timed-out command may still commit later.
+func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
+	type result struct {
+		value any
+		err   error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := s.raft.Do(cmd)
+		done <- result{v, err}
+	}()
+	timer := time.NewTimer(s.cfg.CommandTimeout)
+	defer timer.Stop()
+	select {
+	case r := <-done:
+		if errors.Is(r.err, raft.NotLeaderError) {
+			return nil, errNotLeader
+		}
+		return r.value, r.err
+	case <-timer.C:
+		return nil, errCommandTimeout
+	}
+}
+
+// applied is called by every applied store write, from goraft's apply loop.
+func (s *raftServer) applied(srv raft.Server) {
+	if s.appliedWrites.Add(1)%flushCommitEvery == 0 {
+		srv.FlushCommitIndex()
+	}
+}
+
+// Save is goraft's snapshot hook: the whole store.
+func (s *raftServer) Save() ([]byte, error) { return s.store.Save() }
+
+// Recovery is goraft's snapshot restore hook.
+func (s *raftServer) Recovery(state []byte) error {
+	if err := s.store.Recover(state); err != nil {
+		return fmt.Errorf("recover store from snapshot: %w", err)
+	}
+	s.members.rebuild(s.store)
+	return nil
+}
+
+// runSnapshots takes a snapshot whenever enough writes were applied since
+// the last one, and compacts the log behind it.
+func (s *raftServer) runSnapshots() {
+	defer s.wg.Done()
+	ticker := time.NewTicker(time.Second)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ticker.C:
+		}
+		applied := s.appliedWrites.Load()
+		if applied-s.snapshotAtApplied < s.cfg.SnapshotCount || !s.logFullyCommitted() {
+			continue
+		}
+		// Compaction renames a new log file into place: syncs are held back
+		// meanwhile and then flush the new file.
+		if err := s.syncer.replaceFile(s.raft.TakeSnapshot); err != nil {
+			log.Printf("raft: snapshot: %v", err)
+			continue
+		}
+		s.snapshotAtApplied = applied
+		log.Printf("raft: snapshot taken at index %d", s.store.Index())
+	}
+}
+
+// logFullyCommitted reports whether the log has no uncommitted tail: goraft's
+// compaction records wrong file offsets for such a tail.
+func (s *raftServer) logFullyCommitted() bool {
+	return s.lastLogIndex() == s.raft.CommitIndex()
+}
+
+// runExpiry is the leader's TTL clock: it proposes an expire command for
+// every key whose expiration has passed, so that all members remove it at
+// the same index. Other members wait for those commands.
+func (s *raftServer) runExpiry() {
+	defer s.wg.Done()
+	const maxInFlight = 256
+	inFlight := make(map[string]bool)
+	done := make(chan string, maxInFlight)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case key := <-done:
+			delete(inFlight, key)
+		case <-timer.C:
+		}
+		if s.isLeader() {
+			now := time.Now()
+			for _, e := range s.store.Expired(now, maxInFlight) {
+				if inFlight[e.Key] || len(inFlight) >= maxInFlight {
+					continue
+				}
+				inFlight[e.Key] = true
+				go func(e store.Expiry) {
+					if _, err := s.dispatch(&ExpireCommand{Key: e.Key, ExpireTime: e.Expiration}); err != nil && !errors.Is(err, errNotLeader) {
+						log.Printf("expire %s: %v", e.Key, err)
+					}
+					done <- e.Key
+				}(e)
+			}
+		}
+		timer.Reset(s.nextExpiryWait(len(inFlight) > 0))
+	}
+}
+
+// nextExpiryWait is how long the expiry loop may sleep: until the next
+// expiration, but never so long that a key set meanwhile expires late by much.
+func (s *raftServer) nextExpiryWait(busy bool) time.Duration {
+	const (
+		idle  = 100 * time.Millisecond
+		retry = 10 * time.Millisecond
+	)
+	next, ok := s.store.NextExpiration()
+	if !ok || !s.isLeader() {
+		return idle
+	}
+	wait := time.Until(next)
+	switch {
+	case wait > idle:
+		return idle
+	case wait > 0:
+		return wait
+	case busy:
+		// Everything due is proposed; a finished proposal wakes the loop.
+		return idle
+	default:
+		return retry
+	}
+}

@@ -1,0 +1,118 @@
+package store
+
+import (
+	"container/heap"
+	"time"
+)
+
+// Expiry is a file due to expire.
+type Expiry struct {
+	Key        string
+	Expiration time.Time
+}
+
+// expiryHeap is a min-heap of the files that have an expiration, earliest
+// first; ties are broken by key so every member orders them alike.
+type expiryHeap []*node
+
+func (h expiryHeap) Len() int { return len(h) }
+
+func (h expiryHeap) Less(i, j int) bool {
+	a, b := h[i], h[j]
+	if c := a.expiration.Compare(*b.expiration); c != 0 {
+		return c < 0
+	}
+	return a.key < b.key
+}
+
+func (h expiryHeap) Swap(i, j int) {
+	h[i], h[j] = h[j], h[i]
+	h[i].heapIndex = i
+	h[j].heapIndex = j
+}
+
+func (h *expiryHeap) Push(x any) {
+	n := x.(*node)
+	n.heapIndex = len(*h)
+	*h = append(*h, n)
+}
+
+func (h *expiryHeap) Pop() any {
+	old := *h
+	n := old[len(old)-1]
+	old[len(old)-1] = nil
+	*h = old[:len(old)-1]
+	n.heapIndex = -1
+	return n
+}
+
+// setExpiration gives file n the expiration exp (nil for permanent) and
+// keeps the heap in step.
+func (h *expiryHeap) setExpiration(n *node, exp *time.Time) {
+	n.expiration = exp
+	switch {
+	case exp == nil && n.heapIndex >= 0:
+		heap.Remove(h, n.heapIndex)
+	case exp != nil && n.heapIndex >= 0:
+		heap.Fix(h, n.heapIndex)
+	case exp != nil:
+		heap.Push(h, n)
+	}
+}
+
+// forget takes the removed file n out of the heap.
+func (h *expiryHeap) forget(n *node) {
+	if n.heapIndex >= 0 {
+		heap.Remove(h, n.heapIndex)
+	}
+}
+
+// due returns up to limit files expiring at or before now, earliest first,
+// leaving the heap as it is. It walks the heap best-first: a frontier of
+// positions whose parents were taken, so only O(k) positions are visited.
+func (h expiryHeap) due(now time.Time, limit int) []Expiry {
+	if len(h) == 0 || limit <= 0 {
+		return nil
+	}
+	var found []Expiry
+	frontier := &heapFrontier{heap: h, positions: []int{0}}
+	for frontier.Len() > 0 && len(found) < limit {
+		i := heap.Pop(frontier).(int)
+		n := h[i]
+		if n.expiration.After(now) {
+			break
+		}
+		found = append(found, Expiry{Key: n.key, Expiration: *n.expiration})
+		for _, child := range [2]int{2*i + 1, 2*i + 2} {
+			if child < len(h) {
+				heap.Push(frontier, child)
+			}
+		}
+	}
+	return found
+}
+
+// heapFrontier is a min-heap of positions in an expiryHeap, ordered as the
+// files at those positions.
+type heapFrontier struct {
+	heap      expiryHeap
+	positions []int
+}
+
+func (f *heapFrontier) Len() int { return len(f.positions) }
+
+func (f *heapFrontier) Less(i, j int) bool {
+	return f.heap.Less(f.positions[i], f.positions[j])
+}
+
+func (f *heapFrontier) Swap(i, j int) {
+	f.positions[i], f.positions[j] = f.positions[j], f.positions[i]
+}
+
+func (f *heapFrontier) Push(x any) { f.positions = append(f.positions, x.(int)) }
+
+func (f *heapFrontier) Pop() any {
+	last := f.positions[len(f.positions)-1]
+	f.positions = f.positions[:len(f.positions)-1]
+	return last
+}
