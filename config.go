@@ -25,22 +25,22 @@ type Config struct {
 	ClientListenHost string
 	RaftListenHost   string
 
-	Machines     string // -C
-	MachinesFile string // -CF
-	DataDir      string
-	Force        bool
-	WebAddr      string
-	HistorySize  int
-	JoinRetries  int
+	Machines       string // -C
+	MachinesFile   string // -CF
+	DataDir        string
+	Force          bool
+	WebAddr        string
+	HistorySize    int
+	JoinRetries    int
 	MaxClusterSize int
-	Snapshot     bool
-	SnapshotCount uint64
-	Verbose      bool
-	VeryVerbose  bool
-	ShowVersion  bool
-	CORS         string
-	CPUProfile   string
-	MaxBodyBytes int64
+	Snapshot       bool
+	SnapshotCount  uint64
+	Verbose        bool
+	VeryVerbose    bool
+	ShowVersion    bool
+	CORS           string
+	CPUProfile     string
+	MaxBodyBytes   int64
 
 	HeartbeatInterval time.Duration
 	ElectionTimeout   time.Duration
