@@ -1,0 +1,127 @@
+package main
+
+import (
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestNormalizeAddr(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"127.0.0.1:4001", "127.0.0.1:4001", true},
+		{"4002", "127.0.0.1:4002", true},
+		{"example.com:7001", "example.com:7001", true},
+		{"[::1]:4001", "[::1]:4001", true},
+		{"http://127.0.0.1:4001", "", false},
+		{":4001", "", false},
+		{"127.0.0.1", "", false},
+		{"127.0.0.1:0", "", false},
+		{"127.0.0.1:99999", "", false},
+		{"notaport", "", false},
+	}
+	for _, tt := range tests {
+		got, err := normalizeAddr(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("normalizeAddr(%q) = %q, %v; want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
+
+func TestFlagDefaults(t *testing.T) {
+	cfg, err := parseFlags(nil, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.ClientURL() != "http://127.0.0.1:4001" || cfg.RaftURL() != "http://127.0.0.1:7001" {
+		t.Errorf("default URLs %s, %s", cfg.ClientURL(), cfg.RaftURL())
+	}
+	if cfg.DataDir != cfg.Name+".etcd" || !cfg.Snapshot || cfg.HistorySize != 1024 || cfg.MaxClusterSize != 9 {
+		t.Errorf("defaults: %+v", cfg)
+	}
+}
+
+func TestBadFlagsNameTheFlag(t *testing.T) {
+	tests := []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"-c", "nope"}, "-c"},
+		{[]string{"-s", "http://x:1"}, "-s"},
+		{[]string{"-n", " "}, "-n"},
+		{[]string{"-m", "-1"}, "-m"},
+		{[]string{"-maxsize", "0"}, "-maxsize"},
+		{[]string{"-heartbeat", "100ms", "-election", "150ms"}, "-election"},
+		{[]string{"-C", "127.0.0.1:7001"}, "-C"},
+		{[]string{"-w", "127.0.0.1:8080"}, "-w"},
+		{[]string{"-clientCert", "c.pem"}, "-clientCert"},
+		{[]string{"-serverCAFile", "ca.pem"}, "-serverCert"},
+	}
+	for _, tt := range tests {
+		cfg, err := parseFlags(tt.args, io.Discard)
+		if err != nil {
+			t.Fatalf("%v: %v", tt.args, err)
+		}
+		err = cfg.validate()
+		if err == nil || !strings.Contains(err.Error(), tt.flag) {
+			t.Errorf("%v: error %v does not name %s", tt.args, err, tt.flag)
+		}
+	}
+}
+
+func TestStoredIdentityWinsOverFlags(t *testing.T) {
+	dir := t.TempDir()
+	first, _ := parseFlags([]string{"-n", "alpha", "-c", "4101", "-s", "7101", "-d", dir}, io.Discard)
+	if err := first.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if warning, err := first.prepareDataDir(); err != nil || warning != "" {
+		t.Fatalf("first start: %q, %v", warning, err)
+	}
+	again, _ := parseFlags([]string{"-n", "beta", "-c", "4201", "-d", dir}, io.Discard)
+	if err := again.validate(); err != nil {
+		t.Fatal(err)
+	}
+	warning, err := again.prepareDataDir()
+	if err != nil || warning == "" {
+		t.Fatalf("restart: %q, %v", warning, err)
+	}
+	if again.Name != "alpha" || again.ClientAddr != "127.0.0.1:4101" || again.RaftAddr != "127.0.0.1:7101" {
+		t.Fatalf("restart took %s %s %s, want the stored identity", again.Name, again.ClientAddr, again.RaftAddr)
+	}
+}
+
+func TestForceWipesDataDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, name := range []string{"info", "log", "conf"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "snapshot"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := parseFlags([]string{"-n", "gamma", "-d", dir, "-f"}, io.Discard)
+	if err := cfg.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := cfg.prepareDataDir(); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"log", "conf", "snapshot"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); !os.IsNotExist(err) {
+			t.Errorf("%s survived -f", name)
+		}
+	}
+	info, _ := os.ReadFile(filepath.Join(dir, "info"))
+	if !strings.Contains(string(info), `"name": "gamma"`) {
+		t.Errorf("info after -f: %s", info)
+	}
+}
