@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -182,4 +183,39 @@ func checkSnapshot(path string) error {
 		return errors.New("checksum mismatch")
 	}
 	return nil
+}
+
+// clampConfCommitIndex lowers the commit index saved in goraft's conf file
+// to the last index the log (or snapshot) really holds. conf is flushed
+// while entries are applied, possibly before the log reaches the disk; after
+// a power loss it could claim entries the log lost, and goraft would then
+// refuse to apply anything below that claim.
+func clampConfCommitIndex(path string, last uint64) error {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("read raft conf: %w", err)
+	}
+	var conf map[string]json.RawMessage
+	if err := json.Unmarshal(b, &conf); err != nil {
+		return fmt.Errorf("raft conf %s is corrupt: %w", path, err)
+	}
+	var commitIndex uint64
+	if raw, ok := conf["commitIndex"]; ok {
+		if err := json.Unmarshal(raw, &commitIndex); err != nil {
+			return fmt.Errorf("raft conf %s: bad commitIndex: %w", path, err)
+		}
+	}
+	if commitIndex <= last {
+		return nil
+	}
+	log.Printf("raft conf: commit index %d is past the log's end at %d; lowering it", commitIndex, last)
+	conf["commitIndex"] = json.RawMessage(strconv.FormatUint(last, 10))
+	out, err := json.Marshal(conf)
+	if err != nil {
+		return err
+	}
+	return writeFileSynced(path, out)
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"os"
@@ -117,5 +118,30 @@ func TestPruneSnapshotsWithoutDir(t *testing.T) {
 	kept, err := pruneSnapshots(filepath.Join(t.TempDir(), "snapshot"))
 	if kept != nil || err != nil {
 		t.Fatalf("pruneSnapshots of a missing dir = %v, %v", kept, err)
+	}
+}
+
+func TestClampConfCommitIndex(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "conf")
+	conf := `{"commitIndex":40,"peers":[{"name":"n2","connectionString":"http://127.0.0.1:7002"}]}`
+	if err := os.WriteFile(path, []byte(conf), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := clampConfCommitIndex(path, 50); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(path); string(b) != conf {
+		t.Fatalf("conf within the log changed: %s", b)
+	}
+	if err := clampConfCommitIndex(path, 30); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(path)
+	var got struct {
+		CommitIndex uint64            `json:"commitIndex"`
+		Peers       []json.RawMessage `json:"peers"`
+	}
+	if err := json.Unmarshal(b, &got); err != nil || got.CommitIndex != 30 || len(got.Peers) != 1 {
+		t.Fatalf("clamped conf = %s (%v)", b, err)
 	}
 }

@@ -78,8 +78,14 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*ra
 	if err != nil {
 		return nil, err
 	}
-	if snap == nil && scan.firstIndex > 1 {
+	last := scan.lastIndex
+	if snap != nil {
+		last = max(last, snap.index)
+	} else if scan.firstIndex > 1 {
 		return nil, fmt.Errorf("raft log starts at index %d but there is no usable snapshot before it (use -f to start afresh)", scan.firstIndex)
+	}
+	if err := clampConfCommitIndex(filepath.Join(cfg.DataDir, "conf"), last); err != nil {
+		return nil, err
 	}
 
 	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, newTransporter(cfg.ElectionTimeout, s.stats), s, s, cfg.RaftURL())
