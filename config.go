@@ -227,11 +227,12 @@ type nodeInfo struct {
 const infoFile = "info"
 
 // dataFiles are what -f removes: the node's identity and all raft state.
-var dataFiles = []string{infoFile, "log", "conf", "conf.tmp", "log.new", "snapshot"}
+var dataFiles = []string{infoFile, infoFile + ".tmp", "log", "conf", "conf.tmp", "log.new", "snapshot"}
 
-// prepareDataDir creates the data directory, wipes it on -f, and reconciles
-// the flags with a stored identity. It returns a warning to log, if any.
-func (c *Config) prepareDataDir() (warning string, err error) {
+// loadDataDir creates the data directory, wipes it on -f, and takes the
+// node's identity from a stored info file. It returns a warning to log when
+// flags were overridden.
+func (c *Config) loadDataDir() (warning string, err error) {
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
 		return "", fmt.Errorf("-d: create data directory: %w", err)
 	}
@@ -245,7 +246,7 @@ func (c *Config) prepareDataDir() (warning string, err error) {
 	path := filepath.Join(c.DataDir, infoFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", writeFileSynced(path, c.info())
+		return "", nil
 	}
 	if err != nil {
 		return "", fmt.Errorf("-d: read %s: %w", path, err)
@@ -261,6 +262,17 @@ func (c *Config) prepareDataDir() (warning string, err error) {
 		return "", fmt.Errorf("-d: %s: %w", path, err)
 	}
 	return fmt.Sprintf("found node configuration in %s; flags that differ from it are ignored", path), nil
+}
+
+// saveIdentity writes the info file on a node's first start, once its ports
+// are known to be usable: an identity that never ran must not bind later
+// starts.
+func (c *Config) saveIdentity() error {
+	path := filepath.Join(c.DataDir, infoFile)
+	if _, err := os.Stat(path); err == nil {
+		return nil
+	}
+	return writeFileSynced(path, c.info())
 }
 
 func (c *Config) infoValue() nodeInfo {

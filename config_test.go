@@ -82,14 +82,17 @@ func TestStoredIdentityWinsOverFlags(t *testing.T) {
 	if err := first.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if warning, err := first.prepareDataDir(); err != nil || warning != "" {
+	if warning, err := first.loadDataDir(); err != nil || warning != "" {
 		t.Fatalf("first start: %q, %v", warning, err)
+	}
+	if err := first.saveIdentity(); err != nil {
+		t.Fatal(err)
 	}
 	again, _ := parseFlags([]string{"-n", "beta", "-c", "4201", "-d", dir}, io.Discard)
 	if err := again.validate(); err != nil {
 		t.Fatal(err)
 	}
-	warning, err := again.prepareDataDir()
+	warning, err := again.loadDataDir()
 	if err != nil || warning == "" {
 		t.Fatalf("restart: %q, %v", warning, err)
 	}
@@ -112,7 +115,10 @@ func TestForceWipesDataDir(t *testing.T) {
 	if err := cfg.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := cfg.prepareDataDir(); err != nil {
+	if _, err := cfg.loadDataDir(); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.saveIdentity(); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"log", "conf", "snapshot"} {

@@ -7,6 +7,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -26,17 +27,26 @@ const (
 // store; writes become raft commands on the leader and are redirected to it
 // elsewhere.
 type clientHandlers struct {
-	cfg   *Config
-	store *store.Store
-	raft  *raftServer
-	cors  corsPolicy
+	cfg     *Config
+	store   *store.Store
+	raft    *raftServer
+	cors    corsPolicy
+	closing chan struct{} // closed when the node stops: pending watches end
+	once    sync.Once
 }
 
-// newClientHandler returns the router of the client port. gorilla/mux answers
-// a path that is not clean (//, /./, /../) with a 301 to its clean form
-// before any handler runs, as the original's router did.
-func newClientHandler(cfg *Config, st *store.Store, rs *raftServer) http.Handler {
-	h := &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS)}
+func newClientHandlers(cfg *Config, st *store.Store, rs *raftServer) *clientHandlers {
+	return &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS), closing: make(chan struct{})}
+}
+
+// close ends pending watches with an error, so that stopping the node does
+// not wait for them.
+func (h *clientHandlers) close() { h.once.Do(func() { close(h.closing) }) }
+
+// router returns the handler of the client port. gorilla/mux answers a path
+// that is not clean (//, /./, /../) with a 301 to its clean form before any
+// handler runs, as the original's router did.
+func (h *clientHandlers) router() http.Handler {
 	r := mux.NewRouter()
 	r.Handle(keysPrefix, http.RedirectHandler(keysPrefix+"/", http.StatusMovedPermanently))
 	r.Handle(watchPrefix, http.RedirectHandler(watchPrefix+"/", http.StatusMovedPermanently))
@@ -210,8 +220,9 @@ func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, event.WithTTL(time.Now()))
 	case <-r.Context().Done():
-		// The client went away (or the server is closing): the deferred
-		// Remove releases the watcher at once.
+		// The client went away: the deferred Remove releases the watcher.
+	case <-h.closing:
+		writeError(w, etcderr.New(etcderr.RaftInternal, "the node is shutting down"))
 	}
 }
 

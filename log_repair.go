@@ -32,11 +32,14 @@ type logScan struct {
 	firstIndex uint64 // index of the first record, 0 if there is none
 	lastIndex  uint64
 	records    int
-	dropped    int64 // bytes cut from a torn or corrupt tail
+	dropped    int64 // bytes cut from a torn tail
 }
 
-// repairLog truncates the log at path to its last complete, decodable
-// record whose index follows the one before it.
+// repairLog truncates the log at path after its last complete record when
+// what follows is a torn write: a record cut short, or zeros where the file
+// system had not yet written the data. Anything else after a good record (a
+// complete record out of sequence, bytes that are not a record) is
+// corruption that cutting would turn into silent data loss, and is refused.
 func repairLog(path string) (logScan, error) {
 	var scan logScan
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
@@ -52,24 +55,32 @@ func repairLog(path string) (logScan, error) {
 	var good int64
 	var header [9]byte
 	var entry protobuf.LogEntry
+	var problem string
 	for {
-		if _, err := io.ReadFull(r, header[:]); err != nil {
+		if _, err := io.ReadFull(r, header[:]); err == io.EOF {
+			break
+		} else if err != nil {
+			problem = tornRecord
 			break
 		}
 		length, ok := parseRecordHeader(header[:])
 		if !ok {
+			problem = tornOrCorrupt(header[:], r, "bytes that are not a log record")
 			break
 		}
 		data := make([]byte, length)
 		if _, err := io.ReadFull(r, data); err != nil {
+			problem = tornRecord
 			break
 		}
 		entry.Reset()
 		if err := proto.Unmarshal(data, &entry); err != nil || entry.Index == nil || entry.Term == nil {
+			problem = tornOrCorrupt(data, r, "a record that does not decode")
 			break
 		}
 		index := entry.GetIndex()
 		if scan.records > 0 && index != scan.lastIndex+1 {
+			problem = fmt.Sprintf("corrupt: entry %d follows entry %d", index, scan.lastIndex)
 			break
 		}
 		if scan.records == 0 {
@@ -79,13 +90,16 @@ func repairLog(path string) (logScan, error) {
 		scan.records++
 		good += int64(len(header)) + int64(length)
 	}
-
+	if problem == "" {
+		return scan, nil
+	}
+	if !strings.HasPrefix(problem, "torn") {
+		return scan, fmt.Errorf("raft log %s is %s, at byte %d after index %d; refusing to start (move the log aside, or use -f to start afresh)",
+			path, strings.TrimPrefix(problem, "corrupt: "), good, scan.lastIndex)
+	}
 	size, err := f.Seek(0, io.SeekEnd)
 	if err != nil {
 		return scan, fmt.Errorf("raft log size: %w", err)
-	}
-	if size == good {
-		return scan, nil
 	}
 	scan.dropped = size - good
 	if err := f.Truncate(good); err != nil {
@@ -95,6 +109,37 @@ func repairLog(path string) (logScan, error) {
 		return scan, fmt.Errorf("sync raft log: %w", err)
 	}
 	return scan, nil
+}
+
+// tornRecord describes a record cut short by the end of the file.
+const tornRecord = "torn: the last record is incomplete"
+
+// tornOrCorrupt tells a torn write, where the file system left zeros in
+// place of data, from corruption: it is torn only if read and everything
+// after it are zeros.
+func tornOrCorrupt(read []byte, rest io.Reader, what string) string {
+	if allZero(read) {
+		var buf [64 << 10]byte
+		for {
+			n, err := rest.Read(buf[:])
+			if !allZero(buf[:n]) {
+				break
+			}
+			if err != nil {
+				return "torn: zeros after the last record"
+			}
+		}
+	}
+	return "corrupt: " + what
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // parseRecordHeader reads goraft's "%8x\n" length header.
@@ -218,4 +263,14 @@ func clampConfCommitIndex(path string, last uint64) error {
 		return err
 	}
 	return writeFileSynced(path, out)
+}
+
+// removeStaleCompaction removes the new log file a compaction writes before
+// renaming it over the log, if a crash left one.
+func removeStaleCompaction(dataDir string) error {
+	err := os.Remove(filepath.Join(dataDir, "log.new"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("remove stale log.new: %w", err)
+	}
+	return nil
 }

@@ -37,14 +37,15 @@ func TestRepairLog(t *testing.T) {
 	tests := []struct {
 		name    string
 		tail    []byte
-		records int
+		records int // records kept; -1: the log is refused
 	}{
 		{"clean", nil, 3},
 		{"torn header", fourth[:5], 3},
 		{"torn body", fourth[:len(fourth)-3], 3},
 		{"zero-filled hole", make([]byte, 64), 3},
-		{"garbage", []byte("not a raft record at all\n"), 3},
-		{"index gap", logRecord(t, 9, 1), 3},
+		{"header then zeros", append(append([]byte{}, fourth[:9]...), make([]byte, len(fourth)-9)...), 3},
+		{"garbage", []byte("not a raft record at all\n"), -1},
+		{"index gap", logRecord(t, 9, 1), -1},
 		{"complete fourth", fourth, 4},
 	}
 	for _, tt := range tests {
@@ -55,6 +56,13 @@ func TestRepairLog(t *testing.T) {
 				t.Fatal(err)
 			}
 			scan, err := repairLog(path)
+			if tt.records < 0 {
+				got, _ := os.ReadFile(path)
+				if err == nil || !bytes.Equal(got, data) {
+					t.Fatalf("corrupt log: err %v, %d of %d bytes left; want an error and the log untouched", err, len(got), len(data))
+				}
+				return
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -89,6 +89,7 @@ type etcd struct {
 	cfg          *Config
 	store        *store.Store
 	raft         *raftServer
+	handlers     *clientHandlers
 	clientServer *http.Server
 }
 
@@ -102,7 +103,7 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	} else if cfg.Verbose {
 		raft.SetLogLevel(raft.Debug)
 	}
-	warning, err := cfg.prepareDataDir()
+	warning, err := cfg.loadDataDir()
 	if err != nil {
 		return nil, err
 	}
@@ -121,6 +122,11 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		clientListener.Close()
 		return nil, fmt.Errorf("-s/-sl: %w", err)
 	}
+	if err := cfg.saveIdentity(); err != nil {
+		clientListener.Close()
+		peerListener.Close()
+		return nil, err
+	}
 	st := store.New(cfg.HistorySize)
 	rs, err := newRaftServer(cfg, st, peerListener)
 	if err != nil {
@@ -135,9 +141,9 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	}
 	rs.startBackground()
 
-	e := &etcd{cfg: cfg, store: st, raft: rs}
+	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs)}
 	e.clientServer = &http.Server{
-		Handler:           newClientHandler(cfg, st, rs),
+		Handler:           e.handlers.router(),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
@@ -152,12 +158,14 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	return e, nil
 }
 
-// stop closes the client API first, so no request is cut off halfway
-// through raft, then raft and the log.
+// stop ends the node: background jobs first (nothing expires or compacts
+// meanwhile), then the client API, so no request is cut off halfway through
+// raft, then raft and the log.
 func (e *etcd) stop() {
+	e.raft.stopBackground()
+	e.handlers.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	// Long-poll watches would hold a graceful shutdown open; Close ends them.
 	e.clientServer.SetKeepAlivesEnabled(false)
 	if err := e.clientServer.Shutdown(ctx); err != nil {
 		e.clientServer.Close()

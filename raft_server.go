@@ -40,8 +40,9 @@ type raftServer struct {
 
 	leaderSince atomic.Pointer[time.Time]
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop     chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 // flushCommitEvery is how many applied writes pass between saves of the
@@ -99,6 +100,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*ra
 		if err := s.loadSnapshot(); err != nil {
 			return nil, err
 		}
+	}
+	// A compaction interrupted by a crash leaves log.new behind, and goraft
+	// appends to it rather than starting it afresh.
+	if err := removeStaleCompaction(cfg.DataDir); err != nil {
+		return nil, err
 	}
 	if err := srv.Init(); err != nil {
 		return nil, fmt.Errorf("open raft state in %s: %w", cfg.DataDir, err)
@@ -185,12 +191,18 @@ func (s *raftServer) startBackground() {
 	}
 }
 
+// stopBackground stops the expiry and snapshot jobs; nothing is expired or
+// compacted after it returns.
+func (s *raftServer) stopBackground() {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.wg.Wait()
+}
+
 // stopAll stops the background jobs, the peer server and goraft, and closes
 // the log. Safe to call once.
 func (s *raftServer) stopAll() {
-	close(s.stop)
+	s.stopBackground()
 	s.peerServer.Close()
-	s.wg.Wait()
 	s.raft.Stop()
 	if err := s.syncer.close(); err != nil {
 		log.Printf("close raft log: %v", err)
@@ -314,7 +326,13 @@ func (s *raftServer) runSnapshots() {
 		}
 		// Compaction renames a new log file into place: syncs are held back
 		// meanwhile and then flush the new file.
-		if err := s.syncer.replaceFile(s.raft.TakeSnapshot); err != nil {
+		err := s.syncer.replaceFile(func() error {
+			if err := removeStaleCompaction(s.cfg.DataDir); err != nil {
+				return err
+			}
+			return s.raft.TakeSnapshot()
+		})
+		if err != nil {
 			log.Printf("raft: snapshot: %v", err)
 			continue
 		}

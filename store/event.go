@@ -33,11 +33,12 @@ type Event struct {
 
 // WithTTL returns a copy of e whose TTL is the whole seconds from now until
 // e.Expiration, truncated toward zero. TTL is 0, and so omitted from JSON,
-// when less than one second remains or e has no expiration.
+// when less than one second remains, when e has no expiration, and for a
+// deletion, which reports the expiration the key had but no time left.
 func (e *Event) WithTTL(now time.Time) *Event {
 	c := *e
 	c.TTL = 0
-	if e.Expiration != nil {
+	if e.Expiration != nil && e.Action != ActionDelete {
 		if secs := int64(e.Expiration.Sub(now) / time.Second); secs >= 1 {
 			c.TTL = secs
 		}

@@ -460,21 +460,23 @@ func TestEventFieldOrder(t *testing.T) {
 func TestWithTTL(t *testing.T) {
 	tests := []struct {
 		name       string
+		action     string
 		expiration *time.Time
 		now        time.Time
 		want       int64
 	}{
-		{"no expiration", nil, t0, 0},
-		{"just under five seconds", &t0, t0.Add(-5*time.Second + time.Millisecond), 4},
-		{"exactly five seconds", &t0, t0.Add(-5 * time.Second), 5},
-		{"exactly one second", &t0, t0.Add(-time.Second), 1},
-		{"under one second", &t0, t0.Add(-999 * time.Millisecond), 0},
-		{"now", &t0, t0, 0},
-		{"past", &t0, t0.Add(3 * time.Second), 0},
-		{"now in another zone", &t0, t0.Add(-100 * time.Second).UTC(), 100},
+		{"no expiration", ActionGet, nil, t0, 0},
+		{"just under five seconds", ActionGet, &t0, t0.Add(-5*time.Second + time.Millisecond), 4},
+		{"exactly five seconds", ActionSet, &t0, t0.Add(-5 * time.Second), 5},
+		{"exactly one second", ActionGet, &t0, t0.Add(-time.Second), 1},
+		{"under one second", ActionGet, &t0, t0.Add(-999 * time.Millisecond), 0},
+		{"now", ActionGet, &t0, t0, 0},
+		{"past", ActionGet, &t0, t0.Add(3 * time.Second), 0},
+		{"now in another zone", ActionGet, &t0, t0.Add(-100 * time.Second).UTC(), 100},
+		{"deletion", ActionDelete, &t0, t0.Add(-100 * time.Second), 0},
 	}
 	for _, tt := range tests {
-		e := &Event{Action: ActionGet, Key: "/k", Expiration: tt.expiration, TTL: 77, Index: 1}
+		e := &Event{Action: tt.action, Key: "/k", Expiration: tt.expiration, TTL: 77, Index: 1}
 		got := e.WithTTL(tt.now)
 		if got.TTL != tt.want {
 			t.Errorf("%s: TTL = %d, want %d", tt.name, got.TTL, tt.want)

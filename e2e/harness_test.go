@@ -1,0 +1,776 @@
+// Package e2e runs the etcd binary as a separate process and talks to it over
+// HTTP on 127.0.0.1, as clients of 2013 did. Every test starts its own nodes,
+// on ports and data directories of its own, so tests run in parallel.
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"reflect"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// etcdBin is the daemon under test, built once by TestMain.
+var etcdBin string
+
+func TestMain(m *testing.M) { os.Exit(runTests(m)) }
+
+func runTests(m *testing.M) int {
+	dir, err := os.MkdirTemp("", "etcd-e2e-bin-")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	etcdBin = filepath.Join(dir, "etcd")
+	goTool := "go"
+	if root := os.Getenv("GOROOT"); root != "" {
+		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
+			goTool = p
+		}
+	}
+	build := exec.Command(goTool, "build", "-o", etcdBin, "github.com/etcd-recreation/etcd")
+	build.Stdout = os.Stderr
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintf(os.Stderr, "e2e: building etcd: %v\n", err)
+		return 1
+	}
+	return m.Run()
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}
+
+// Timeouts. Everything waits with a deadline; none of these is a sleep.
+const (
+	readyTimeout   = 20 * time.Second // a node starting, or restarting over its log
+	exitTimeout    = 10 * time.Second // a node stopping, or a bad command line exiting
+	requestTimeout = 10 * time.Second // one ordinary request
+	pollInterval   = 20 * time.Millisecond
+)
+
+// ---------------------------------------------------------------------------
+// Ports
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// freePort returns a port that was free a moment ago and that no other test
+// of this process was given.
+func freePort(t testing.TB) int {
+	t.Helper()
+	for range 100 {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("finding a free port: %v", err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		portsMu.Lock()
+		used := portsUsed[port]
+		portsUsed[port] = true
+		portsMu.Unlock()
+		if !used {
+			return port
+		}
+	}
+	t.Fatal("no free port found")
+	return 0
+}
+
+// ---------------------------------------------------------------------------
+// Logs
+
+// syncBuffer collects a process's output; it is written by exec's copying
+// goroutine and read by the test.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// ---------------------------------------------------------------------------
+// Nodes
+
+// node is one etcd process, and the command line it is (re)started with.
+type node struct {
+	t          *testing.T
+	name       string
+	clientPort int
+	raftPort   int
+	dataDir    string
+	workDir    string
+	args       []string
+	log        *syncBuffer
+	client     *http.Client
+	transport  *http.Transport
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when the current process has exited
+	waitErr error         // the current process's exit, once exited is closed
+	runs    int
+}
+
+// startNode starts a fresh single-node cluster named name with the given
+// extra flags and waits until it serves clients.
+func startNode(t *testing.T, name string, flags ...string) *node {
+	t.Helper()
+	base := t.TempDir()
+	// The data directory does not exist yet: the node creates it.
+	dataDir := filepath.Join(base, name+".etcd")
+	for attempt := 1; ; attempt++ {
+		n := newNode(t, name, freePort(t), freePort(t), dataDir, base, flags...)
+		n.start()
+		err := n.waitReady(readyTimeout)
+		if err == nil {
+			return n
+		}
+		// Another program may have taken a port between freePort and the
+		// node's bind: try other ports, a few times.
+		if attempt < 3 && n.hasExited() && strings.Contains(n.log.String(), "address already in use") {
+			t.Logf("node %s: ports %d/%d were taken meanwhile; retrying with others", name, n.clientPort, n.raftPort)
+			os.RemoveAll(dataDir)
+			continue
+		}
+		n.fatalf("node %s did not become ready: %v", name, err)
+	}
+}
+
+// newNode prepares a node without starting it.
+func newNode(t *testing.T, name string, clientPort, raftPort int, dataDir, workDir string, flags ...string) *node {
+	tr := &http.Transport{
+		MaxIdleConnsPerHost: 64,
+		DisableCompression:  true,
+		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
+	}
+	n := &node{
+		t:          t,
+		name:       name,
+		clientPort: clientPort,
+		raftPort:   raftPort,
+		dataDir:    dataDir,
+		workDir:    workDir,
+		log:        &syncBuffer{},
+		transport:  tr,
+		client: &http.Client{
+			Transport: tr,
+			// Redirects are part of what is tested: never follow them.
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+	}
+	n.args = append([]string{
+		"-n", name,
+		"-c", fmt.Sprintf("127.0.0.1:%d", clientPort),
+		"-s", fmt.Sprintf("127.0.0.1:%d", raftPort),
+		"-d", dataDir,
+	}, flags...)
+	t.Cleanup(func() {
+		n.mu.Lock()
+		cmd, exited := n.cmd, n.exited
+		n.mu.Unlock()
+		if cmd != nil {
+			select {
+			case <-exited:
+			default:
+				cmd.Process.Kill()
+				<-exited
+			}
+		}
+		tr.CloseIdleConnections()
+		if t.Failed() {
+			t.Logf("--- log of node %s (%s) ---\n%s--- end of log of node %s ---", n.name, strings.Join(n.args, " "), n.log.String(), n.name)
+		}
+	})
+	return n
+}
+
+// start runs the node's command line (again) without waiting for it.
+func (n *node) start(extra ...string) {
+	n.t.Helper()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.cmd != nil {
+		select {
+		case <-n.exited:
+		default:
+			n.t.Fatalf("node %s: start while it is still running", n.name)
+		}
+	}
+	n.runs++
+	args := append(append([]string{}, n.args...), extra...)
+	fmt.Fprintf(n.log, "=== run %d: etcd %s\n", n.runs, strings.Join(args, " "))
+	cmd := exec.Command(etcdBin, args...)
+	cmd.Dir = n.workDir
+	cmd.Stdout = n.log
+	cmd.Stderr = n.log
+	if err := cmd.Start(); err != nil {
+		n.t.Fatalf("node %s: start: %v", n.name, err)
+	}
+	exited := make(chan struct{})
+	n.cmd, n.exited = cmd, exited
+	go func() {
+		err := cmd.Wait()
+		n.mu.Lock()
+		n.waitErr = err
+		n.mu.Unlock()
+		close(exited)
+	}()
+}
+
+func (n *node) hasExited() bool {
+	n.mu.Lock()
+	exited := n.exited
+	n.mu.Unlock()
+	select {
+	case <-exited:
+		return true
+	default:
+		return false
+	}
+}
+
+func (n *node) exitError() error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.waitErr
+}
+
+// waitReady polls GET /version until it answers 200.
+func (n *node) waitReady(timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	short := &http.Client{Transport: n.transport, Timeout: 500 * time.Millisecond}
+	var last string
+	for {
+		if n.hasExited() {
+			return fmt.Errorf("the process exited (%v) before serving", n.exitError())
+		}
+		resp, err := short.Get(n.url("/version"))
+		if err == nil {
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+			last = resp.Status
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("GET /version not 200 within %v (last: %s)", timeout, last)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// mustBeReady fails the test unless the node serves within readyTimeout.
+func (n *node) mustBeReady() {
+	n.t.Helper()
+	if err := n.waitReady(readyTimeout); err != nil {
+		n.fatalf("node %s did not become ready: %v", n.name, err)
+	}
+}
+
+// restart runs the same command line again (plus extra flags) and waits
+// until the node serves.
+func (n *node) restart(extra ...string) {
+	n.t.Helper()
+	n.transport.CloseIdleConnections()
+	n.start(extra...)
+	n.mustBeReady()
+}
+
+// stop sends SIGTERM and expects a clean exit.
+func (n *node) stop() {
+	n.t.Helper()
+	n.signalAndWait(syscall.SIGTERM)
+	if err := n.exitError(); err != nil {
+		n.fatalf("node %s: exit after SIGTERM: %v (want status 0)", n.name, err)
+	}
+}
+
+// crash kills the node with SIGKILL: no shutdown code runs.
+func (n *node) crash() {
+	n.t.Helper()
+	n.signalAndWait(syscall.SIGKILL)
+}
+
+func (n *node) signalAndWait(sig os.Signal) {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	if cmd == nil {
+		n.t.Fatalf("node %s was never started", n.name)
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		n.t.Fatalf("node %s: signal %v: %v", n.name, sig, err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(exitTimeout):
+		cmd.Process.Kill()
+		<-exited
+		n.fatalf("node %s did not exit within %v of %v", n.name, exitTimeout, sig)
+	}
+	n.transport.CloseIdleConnections()
+}
+
+// fatalf fails the test; the node's log is printed by its cleanup.
+func (n *node) fatalf(format string, args ...any) {
+	n.t.Helper()
+	n.t.Fatalf(format, args...)
+}
+
+func (n *node) url(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", n.clientPort, path)
+}
+
+func (n *node) raftURL(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", n.raftPort, path)
+}
+
+// ---------------------------------------------------------------------------
+// Requests
+
+// response is a whole HTTP answer.
+type response struct {
+	method, path string
+	status       int
+	header       http.Header
+	body         []byte
+	elapsed      time.Duration
+}
+
+func (r *response) String() string {
+	return fmt.Sprintf("%s %s -> %d %s", r.method, r.path, r.status, r.body)
+}
+
+// request sends method to the client port. POST and PUT send form as a
+// url-encoded body (as curl -d and go-etcd do); other methods put it in the
+// query string.
+func (n *node) request(ctx context.Context, method, path string, form url.Values) (*response, error) {
+	u := n.url(path)
+	var body io.Reader
+	if len(form) > 0 {
+		if method == http.MethodPost || method == http.MethodPut {
+			body = strings.NewReader(form.Encode())
+		} else {
+			u += "?" + form.Encode()
+		}
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return n.send(req)
+}
+
+func (n *node) send(req *http.Request) (*response, error) {
+	start := time.Now()
+	resp, err := n.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	return &response{method: req.Method, path: req.URL.RequestURI(), status: resp.StatusCode, header: resp.Header, body: b, elapsed: time.Since(start)}, nil
+}
+
+// do is request with the default timeout; it fails the test on a transport
+// error.
+func (n *node) do(method, path string, form url.Values) *response {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	r, err := n.request(ctx, method, path, form)
+	if err != nil {
+		n.fatalf("%s %s: %v", method, path, err)
+	}
+	return r
+}
+
+func form(kv ...string) url.Values {
+	v := url.Values{}
+	for i := 0; i+1 < len(kv); i += 2 {
+		v.Add(kv[i], kv[i+1])
+	}
+	return v
+}
+
+// set is POST /v1/keys/KEY value=VALUE (plus more form pairs); it expects
+// success and returns the event.
+func (n *node) set(key, value string, more ...string) event {
+	n.t.Helper()
+	r := n.do(http.MethodPost, "/v1/keys"+key, form(append([]string{"value", value}, more...)...))
+	return expectEvent(n.t, r)
+}
+
+// get is GET /v1/keys/KEY of a file.
+func (n *node) get(key string) event {
+	n.t.Helper()
+	return expectEvent(n.t, n.do(http.MethodGet, "/v1/keys"+key, nil))
+}
+
+// text is a GET of a plain-text route.
+func (n *node) text(path string) string {
+	n.t.Helper()
+	r := n.do(http.MethodGet, path, nil)
+	if r.status != http.StatusOK {
+		n.fatalf("%v: want 200", r)
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		n.fatalf("%v: Content-Type %q, want text/plain", r, ct)
+	}
+	return string(r.body)
+}
+
+// storeStats returns /v1/stats/store decoded.
+func (n *node) storeStats() map[string]any {
+	n.t.Helper()
+	return expectJSONObject(n.t, n.do(http.MethodGet, "/v1/stats/store", nil))
+}
+
+// watchers is the number of registered watchers on the node, as reported by
+// /v1/stats/store.
+func (n *node) watchers() int {
+	n.t.Helper()
+	st := n.storeStats()
+	v, ok := st["watchers"].(float64)
+	if !ok {
+		n.fatalf("/v1/stats/store has no numeric \"watchers\": %v", st)
+	}
+	return int(v)
+}
+
+// waitWatchers polls until the node reports want watchers.
+func (n *node) waitWatchers(want int, timeout time.Duration) {
+	n.t.Helper()
+	var got int
+	waitFor(n.t, timeout, fmt.Sprintf("/v1/stats/store watchers == %d", want), func() (bool, string) {
+		got = n.watchers()
+		return got == want, fmt.Sprintf("watchers=%d", got)
+	})
+}
+
+// watchResult is the outcome of a long poll run in the background.
+type watchResult struct {
+	resp *response
+	err  error
+}
+
+// watch starts a watch request in the background. form nil means GET, else
+// POST with the form.
+func (n *node) watch(ctx context.Context, key string, f url.Values) <-chan watchResult {
+	ch := make(chan watchResult, 1)
+	method := http.MethodGet
+	if f != nil {
+		method = http.MethodPost
+	}
+	go func() {
+		r, err := n.request(ctx, method, "/v1/watch"+key, f)
+		ch <- watchResult{r, err}
+	}()
+	return ch
+}
+
+// awaitWatch waits for a background watch's answer.
+func awaitWatch(t *testing.T, ch <-chan watchResult, timeout time.Duration, what string) *response {
+	t.Helper()
+	select {
+	case res := <-ch:
+		if res.err != nil {
+			t.Fatalf("%s: %v", what, res.err)
+		}
+		return res.resp
+	case <-time.After(timeout):
+		t.Fatalf("%s: no answer within %v", what, timeout)
+		return nil
+	}
+}
+
+// waitFor polls cond until it holds, failing the test after timeout with the
+// last state cond described.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// ---------------------------------------------------------------------------
+// Wire format
+
+// event is a response object of the v1 API. The tags are the wire's: the
+// field order, the omission of empty members, index always present. A body
+// is accepted only if re-encoding what was decoded from it gives the very
+// same bytes, which checks the order, the omissions, the escaping and the
+// absence of unknown members all at once.
+type event struct {
+	Action     string `json:"action"`
+	Key        string `json:"key"`
+	Dir        bool   `json:"dir,omitempty"`
+	PrevValue  string `json:"prevValue,omitempty"`
+	Value      string `json:"value,omitempty"`
+	NewKey     bool   `json:"newKey,omitempty"`
+	Expiration string `json:"expiration,omitempty"`
+	TTL        int64  `json:"ttl,omitempty"`
+	Index      uint64 `json:"index"`
+}
+
+// etcdError is the error body of the v1 API.
+type etcdError struct {
+	ErrorCode int    `json:"errorCode"`
+	Message   string `json:"message"`
+	Cause     string `json:"cause,omitempty"`
+}
+
+// errorMessages are the fixed messages of the error codes (SPEC section 9,
+// and the extensions this daemon uses).
+var errorMessages = map[int]string{
+	100: "Key Not Found",
+	101: "The given PrevValue is not equal to the value of the key",
+	102: "Not A File",
+	103: "Reached the max number of machines in the cluster",
+	200: "Value is Required in POST form",
+	201: "PrevValue is Required in POST form",
+	202: "The given TTL in POST form is not a number",
+	203: "The given index in POST form is not a number",
+	209: "Invalid field",
+	210: "Invalid POST form",
+	300: "Raft Internal Error",
+	301: "During Leader Election",
+	400: "The prefix of the given key is a keyword in etcd",
+	401: "The event in requested index is outdated and cleared",
+	405: "Method Not Allowed",
+	413: "Request Entity Too Large",
+	500: "watcher is cleared due to etcd recovery",
+}
+
+// decodeCanonical decodes r's JSON body into v, strictly, and checks that
+// the body is exactly v's canonical encoding.
+func decodeCanonical(r *response, v any) error {
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		return fmt.Errorf("Content-Type %q, want application/json", ct)
+	}
+	if bytes.HasSuffix(r.body, []byte("\n")) {
+		return errors.New("body ends with a newline; the original sent none")
+	}
+	dec := json.NewDecoder(bytes.NewReader(r.body))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("decode: %v", err)
+	}
+	if dec.More() {
+		return errors.New("trailing data after the JSON value")
+	}
+	want, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(want, r.body) {
+		return fmt.Errorf("body is not in wire form (member order, omitted empty members, escaping):\n got  %s\n want %s", r.body, want)
+	}
+	return nil
+}
+
+// expectEvent expects a 200 with one event object.
+func expectEvent(t *testing.T, r *response) event {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("%v: want 200", r)
+	}
+	var e event
+	if err := decodeCanonical(r, &e); err != nil {
+		t.Fatalf("%v: %v", r, err)
+	}
+	if e.Index == 0 {
+		t.Fatalf("%v: index is 0", r)
+	}
+	if e.Expiration != "" {
+		if _, err := time.Parse(time.RFC3339Nano, e.Expiration); err != nil {
+			t.Fatalf("%v: expiration is not RFC 3339: %v", r, err)
+		}
+	}
+	return e
+}
+
+// expectList expects a 200 with an array of events.
+func expectList(t *testing.T, r *response) []event {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("%v: want 200", r)
+	}
+	var list []event
+	if err := decodeCanonical(r, &list); err != nil {
+		t.Fatalf("%v: %v", r, err)
+	}
+	if list == nil {
+		t.Fatalf("%v: want an array", r)
+	}
+	return list
+}
+
+// expectError expects the JSON error code with HTTP status, and the code's
+// fixed message. It returns the error for more checks of the cause.
+func expectError(t *testing.T, r *response, status, code int) etcdError {
+	t.Helper()
+	if r.status != status {
+		t.Fatalf("%v: HTTP status %d, want %d (error %d)", r, r.status, status, code)
+	}
+	var e etcdError
+	if err := decodeCanonical(r, &e); err != nil {
+		t.Fatalf("%v: %v", r, err)
+	}
+	if e.ErrorCode != code {
+		t.Fatalf("%v: errorCode %d, want %d", r, e.ErrorCode, code)
+	}
+	if msg, ok := errorMessages[code]; ok && e.Message != msg {
+		t.Fatalf("%v: message %q, want %q", r, e.Message, msg)
+	}
+	return e
+}
+
+// expectJSONObject expects a 200 with a JSON object.
+func expectJSONObject(t *testing.T, r *response) map[string]any {
+	t.Helper()
+	if r.status != http.StatusOK {
+		t.Fatalf("%v: want 200", r)
+	}
+	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("%v: Content-Type %q, want application/json", r, ct)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil || m == nil {
+		t.Fatalf("%v: not a JSON object: %v", r, err)
+	}
+	return m
+}
+
+// sameEvent compares everything but the index (and, when want leaves them
+// empty, expiration and ttl, which the caller checks by range).
+func sameEvent(t *testing.T, what string, got, want event) {
+	t.Helper()
+	g := got
+	g.Index = want.Index
+	if want.Expiration == "" && want.TTL == 0 {
+		g.Expiration, g.TTL = "", 0
+	}
+	if !reflect.DeepEqual(g, want) {
+		t.Fatalf("%s:\n got  %+v\n want %+v (index not compared)", what, got, want)
+	}
+}
+
+// checkTTL checks an event of a key set with ttl seconds at about setAt:
+// its expiration lies ttl seconds after the request (with a little slack),
+// and its ttl is the whole seconds left, ttl or ttl-1.
+func checkTTL(t *testing.T, what string, e event, ttl int, before, after time.Time) time.Time {
+	t.Helper()
+	exp, err := time.Parse(time.RFC3339Nano, e.Expiration)
+	if err != nil {
+		t.Fatalf("%s: expiration %q: %v", what, e.Expiration, err)
+	}
+	d := time.Duration(ttl) * time.Second
+	if exp.Before(before.Add(d).Add(-time.Second)) || exp.After(after.Add(d).Add(time.Second)) {
+		t.Fatalf("%s: expiration %v is not %v after the request (sent %v, answered %v)", what, exp, d, before, after)
+	}
+	if e.TTL != int64(ttl) && e.TTL != int64(ttl-1) {
+		t.Fatalf("%s: ttl %d, want %d or %d", what, e.TTL, ttl, ttl-1)
+	}
+	return exp
+}
+
+// rawHTTP sends bytes over a fresh TCP connection and returns what comes
+// back until the server closes it or the deadline passes.
+func rawHTTP(t *testing.T, port int, request string) string {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %d: %v", port, err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.WriteString(conn, request); err != nil {
+		t.Fatalf("write to %d: %v", port, err)
+	}
+	b, _ := io.ReadAll(conn)
+	return string(b)
+}
+
+// tree reads the whole key space below dir by listing it recursively:
+// files map to their values, directories to "<dir>".
+func (n *node) tree(dir string) map[string]string {
+	n.t.Helper()
+	out := map[string]string{}
+	var walk func(d string)
+	walk = func(d string) {
+		for _, e := range expectList(n.t, n.do(http.MethodGet, "/v1/keys"+d+"/", nil)) {
+			if e.Dir {
+				out[e.Key] = "<dir>"
+				walk(e.Key)
+			} else {
+				out[e.Key] = e.Value
+			}
+		}
+	}
+	walk(strings.TrimSuffix(dir, "/"))
+	return out
+}
+
+// rawClose writes bytes on a fresh TCP connection and closes it at once,
+// without waiting for an answer.
+func rawClose(t *testing.T, port int, junk string) {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", "127.0.0.1:"+strconv.Itoa(port), 2*time.Second)
+	if err != nil {
+		t.Fatalf("dial %d: %v", port, err)
+	}
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	io.WriteString(conn, junk)
+	conn.Close()
+}
