@@ -157,8 +157,6 @@ func (c *Config) validate() error {
 	// Features that arrive with later work refuse to start rather than be
 	// silently ignored.
 	switch {
-	case c.Machines != "" || c.MachinesFile != "":
-		return errors.New("-C/-CF: joining a cluster is not yet supported by this build")
 	case c.WebAddr != "":
 		return errors.New("-w: the web dashboard is not yet supported by this build")
 	case c.ClientTLS.enabled():
@@ -227,7 +225,7 @@ type nodeInfo struct {
 const infoFile = "info"
 
 // dataFiles are what -f removes: the node's identity and all raft state.
-var dataFiles = []string{infoFile, infoFile + ".tmp", "log", "conf", "conf.tmp", "log.new", "snapshot"}
+var dataFiles = []string{infoFile, infoFile + ".tmp", "log", "conf", "conf.tmp", "log.new", "snapshot", termFile, termFile + ".tmp"}
 
 // loadDataDir creates the data directory, wipes it on -f, and takes the
 // node's identity from a stored info file. It returns a warning to log when

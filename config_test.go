@@ -59,7 +59,6 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"-m", "-1"}, "-m"},
 		{[]string{"-maxsize", "0"}, "-maxsize"},
 		{[]string{"-heartbeat", "100ms", "-election", "150ms"}, "-election"},
-		{[]string{"-C", "127.0.0.1:7001"}, "-C"},
 		{[]string{"-w", "127.0.0.1:8080"}, "-w"},
 		{[]string{"-clientCert", "c.pem"}, "-clientCert"},
 		{[]string{"-serverCAFile", "ca.pem"}, "-serverCert"},

@@ -31,6 +31,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("GET /version", s.textHandler(func() string { return raftVersion }))
 	mux.HandleFunc("GET /etcdURL", s.textHandler(s.cfg.ClientURL))
 	mux.HandleFunc("GET /log", s.logHandler)
+	mux.HandleFunc("GET "+commitIndexPath, s.textHandler(func() string { return strconv.FormatUint(s.raft.CommitIndex(), 10) }))
 	mux.HandleFunc("POST /join", s.joinHandler)
 	mux.HandleFunc("POST "+votePath, s.voteHandler)
 	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
@@ -88,6 +89,13 @@ func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return
 	}
+	// The vote counts only once it would survive a restart.
+	if resp.VoteGranted {
+		if err := s.terms.observeVote(req.Term, req.CandidateName); err != nil {
+			log.Printf("raft: withholding the vote for %s: %v", req.CandidateName, err)
+			resp = &raft.RequestVoteResponse{Term: resp.Term, VoteGranted: false}
+		}
+	}
 	writeMessage(w, resp)
 }
 
@@ -108,6 +116,11 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return
 	}
+	// goraft learns a leader of its own term from an append without telling
+	// its listeners.
+	if resp.Term() == req.Term {
+		s.setLeader(req.LeaderName)
+	}
 	writeMessage(w, resp)
 }
 
@@ -118,7 +131,7 @@ func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	// A snapshot request puts goraft into a state it may never leave; only
 	// the current leader may send one.
-	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || req.LeaderName != s.raft.Leader() {
+	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || req.LeaderName != s.leaderNameNow() {
 		http.Error(w, "snapshot requests are taken only from the current leader", http.StatusConflict)
 		return
 	}
@@ -135,7 +148,7 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 	if !decodeBody(w, r, maxSnapshotBody, req) {
 		return
 	}
-	if req.LeaderName != s.raft.Leader() || s.raft.State() != raft.Snapshotting {
+	if req.LeaderName != s.leaderNameNow() || s.raft.State() != raft.Snapshotting {
 		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
 		return
 	}

@@ -3,11 +3,13 @@ package main
 import (
 	"errors"
 	"fmt"
+	"io"
 	"log"
 	"net"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +28,7 @@ type raftServer struct {
 	raft      raft.Server
 	store     *store.Store
 	members   *memberRegistry
+	terms     *termRecord
 	syncer    *logSyncer
 	stats     *raftStats
 	startTime time.Time
@@ -38,6 +41,9 @@ type raftServer struct {
 	appliedWrites     atomic.Uint64 // store writes applied since start
 	snapshotAtApplied uint64        // appliedWrites at the last snapshot (snapshot loop only)
 
+	// leaderName is goraft's leader, tracked here: goraft's Leader() reads
+	// it without a lock.
+	leaderName  atomic.Pointer[string]
 	leaderSince atomic.Pointer[time.Time]
 
 	stop     chan struct{}
@@ -89,7 +95,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*ra
 		return nil, err
 	}
 
-	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, newTransporter(cfg.ElectionTimeout, s.stats), s, s, cfg.RaftURL())
+	if s.terms, err = loadTermRecord(cfg.DataDir); err != nil {
+		return nil, err
+	}
+	tr := newTransporter(cfg.ElectionTimeout, s.stats, s.recordCandidacy)
+	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, tr, s, s, cfg.RaftURL())
 	if err != nil {
 		return nil, fmt.Errorf("create raft server: %w", err)
 	}
@@ -113,13 +123,20 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*ra
 		return nil, err
 	}
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
-		now := time.Now()
-		s.leaderSince.Store(&now)
-		log.Printf("raft: leader is now %q (was %q)", e.Value(), e.PrevValue())
+		s.setLeader(e.Value().(string))
+	})
+	srv.AddEventListener(raft.TermChangeEventType, func(e raft.Event) {
+		// Runs before goraft answers the message that carried the term.
+		if err := s.terms.observeTerm(e.Value().(uint64)); err != nil {
+			log.Printf("raft: %v", err)
+		}
 	})
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	// Before any peer can reach this node, and long before its election
+	// timer fires.
+	s.terms.restore(srv)
 	s.servePeers()
 	return s, nil
 }
@@ -142,10 +159,25 @@ func (s *raftServer) loadSnapshot() error {
 }
 
 // bootstrap brings the node to where it can answer clients: it founds a new
-// cluster on an empty log, or, on a restart, waits until the store has caught
-// up with the log, so that no read is served from a store that is behind.
+// cluster or joins one on an empty log, and in every case waits until the
+// store has caught up with the cluster, so that no read is served from a
+// store that is behind.
 func (s *raftServer) bootstrap() error {
-	if s.raft.IsLogEmpty() {
+	machines, err := s.cfg.seedMachines()
+	if err != nil {
+		return err
+	}
+	last := s.lastLogIndex()
+	switch {
+	case !s.raft.IsLogEmpty():
+		if len(machines) > 0 {
+			log.Printf("raft: the log in %s is not empty: rejoining with the membership it holds, not -C/-CF", s.cfg.DataDir)
+		}
+	case len(machines) > 0:
+		if err := s.joinCluster(machines); err != nil {
+			return fmt.Errorf("-C/-CF: %w", err)
+		}
+	default:
 		self := &JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 		// On an empty log goraft lets a node's join of itself make it the
 		// leader of a one-member cluster at once.
@@ -155,21 +187,58 @@ func (s *raftServer) bootstrap() error {
 		log.Printf("raft: founded a new cluster as %q", s.cfg.Name)
 		return nil
 	}
-	// goraft applies at start-up only what its saved commit index covers; the
-	// rest is applied once this node leads again and commits the no-op every
-	// new leader appends after the log's last entry.
-	last := s.lastLogIndex()
+	return s.waitCaughtUp(last)
+}
+
+// waitCaughtUp returns once this node knows a leader and has applied
+// everything the leader had committed when asked. A leader has caught up
+// when it has committed the no-op every new leader appends after the log's
+// last entry: goraft applies at start-up only what its saved commit index
+// covers, and the rest once a leader commits past it.
+func (s *raftServer) waitCaughtUp(last uint64) error {
+	client := &http.Client{Timeout: s.cfg.ElectionTimeout}
+	nextReport := time.Now().Add(5 * time.Second)
 	for {
-		if s.raft.State() == raft.Leader && s.raft.CommitIndex() > last {
-			log.Printf("raft: restarted as %q; store caught up at index %d", s.cfg.Name, s.store.Index())
-			return nil
+		if s.isLeader() {
+			if s.raft.CommitIndex() > last {
+				break
+			}
+		} else if _, leader, ok := s.leader(); ok {
+			if _, joined := s.members.get(s.cfg.Name); joined {
+				if target, err := fetchCommitIndex(client, leader.RaftURL); err == nil && s.raft.CommitIndex() >= target {
+					break
+				}
+			}
+		}
+		if time.Now().After(nextReport) {
+			log.Printf("raft: waiting for a leader to catch up with (state %s, commit index %d)", s.raft.State(), s.raft.CommitIndex())
+			nextReport = time.Now().Add(5 * time.Second)
 		}
 		select {
 		case <-s.stop:
-			return errors.New("stopped while waiting to become leader")
+			return errors.New("stopped while catching up")
 		case <-time.After(s.cfg.HeartbeatInterval):
 		}
 	}
+	log.Printf("raft: %q caught up at index %d (store index %d)", s.cfg.Name, s.raft.CommitIndex(), s.store.Index())
+	return nil
+}
+
+// fetchCommitIndex asks a member for its commit index.
+func fetchCommitIndex(client *http.Client, raftURL string) (uint64, error) {
+	resp, err := client.Get(raftURL + commitIndexPath)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 64))
+	if err != nil {
+		return 0, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return 0, fmt.Errorf("GET %s: HTTP %d", commitIndexPath, resp.StatusCode)
+	}
+	return strconv.ParseUint(string(b), 10, 64)
 }
 
 // lastLogIndex is the index of the log's last entry, or of the snapshot
@@ -213,12 +282,29 @@ func (s *raftServer) isLeader() bool { return s.raft.State() == raft.Leader }
 
 // leader returns the current leader's name and URLs, if one is known.
 func (s *raftServer) leader() (string, member, bool) {
-	name := s.raft.Leader()
+	name := s.leaderNameNow()
 	if name == "" {
 		return "", member{}, false
 	}
 	m, ok := s.members.get(name)
 	return name, m, ok
+}
+
+// setLeader records the leader goraft follows.
+func (s *raftServer) setLeader(name string) {
+	if prev := s.leaderName.Swap(&name); prev == nil || *prev != name {
+		now := time.Now()
+		s.leaderSince.Store(&now)
+		log.Printf("raft: leader is now %q", name)
+	}
+}
+
+// leaderNameNow is the current leader's name, "" when none is known.
+func (s *raftServer) leaderNameNow() string {
+	if name := s.leaderName.Load(); name != nil {
+		return *name
+	}
+	return ""
 }
 
 // machineURLs returns the client URLs of all members, the leader first.
@@ -252,10 +338,13 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 		return nil, err
 	}
 	// The entry is committed whatever the store made of it: make it durable
-	// before anyone hears the outcome.
-	if syncErr := s.syncer.sync(); syncErr != nil {
-		log.Printf("raft: %v", syncErr)
-		return nil, syncErr
+	// before anyone hears the outcome. A leader with peers fsynced it before
+	// it could commit it; goraft never does so for a lone node.
+	if s.members.count() <= 1 {
+		if syncErr := s.syncer.sync(); syncErr != nil {
+			log.Printf("raft: %v", syncErr)
+			return nil, syncErr
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -287,6 +376,12 @@ func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
 	case <-timer.C:
 		return nil, errCommandTimeout
 	}
+}
+
+// recordCandidacy persists this node's vote for itself before it asks any
+// peer for a vote.
+func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
+	return s.terms.observeVote(req.Term, req.CandidateName)
 }
 
 // applied is called by every applied store write, from goraft's apply loop.

@@ -155,7 +155,7 @@ func (s *raftStats) followerCopy(members []string, self string) map[string]follo
 func (s *raftServer) selfStats() selfStats {
 	now := time.Now()
 	out := selfStats{Name: s.cfg.Name, State: s.raft.State(), StartTime: s.startTime.Format(time.RFC3339Nano)}
-	out.LeaderInfo.Leader = s.raft.Leader()
+	out.LeaderInfo.Leader = s.leaderNameNow()
 	if since := s.leaderSince.Load(); since != nil {
 		out.LeaderInfo.Uptime = now.Sub(*since).Round(time.Millisecond).String()
 	}

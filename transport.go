@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"time"
@@ -17,6 +18,7 @@ const (
 	appendEntriesPath    = "/log/append"
 	snapshotPath         = "/snapshot"
 	snapshotRecoveryPath = "/snapshotRecovery"
+	commitIndexPath      = "/commitIndex"
 )
 
 // transporter carries goraft's RPCs to peers over HTTP. Unlike goraft's own,
@@ -25,11 +27,14 @@ const (
 type transporter struct {
 	client      *http.Client
 	rpcTimeout  time.Duration
-	stats       *raftStats
 	snapTimeout time.Duration
+	stats       *raftStats
+	// beforeVoteRequest runs before a vote is asked for; an error cancels
+	// the request.
+	beforeVoteRequest func(*raft.RequestVoteRequest) error
 }
 
-func newTransporter(electionTimeout time.Duration, stats *raftStats) *transporter {
+func newTransporter(electionTimeout time.Duration, stats *raftStats, beforeVoteRequest func(*raft.RequestVoteRequest) error) *transporter {
 	dialer := &net.Dialer{Timeout: electionTimeout, KeepAlive: 30 * time.Second}
 	return &transporter{
 		client: &http.Client{Transport: &http.Transport{
@@ -38,9 +43,10 @@ func newTransporter(electionTimeout time.Duration, stats *raftStats) *transporte
 			IdleConnTimeout:       time.Minute,
 			ResponseHeaderTimeout: 2 * electionTimeout,
 		}},
-		rpcTimeout:  2 * electionTimeout,
-		snapTimeout: time.Minute,
-		stats:       stats,
+		rpcTimeout:        2 * electionTimeout,
+		snapTimeout:       time.Minute,
+		stats:             stats,
+		beforeVoteRequest: beforeVoteRequest,
 	}
 }
 
@@ -82,6 +88,10 @@ func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration,
 
 // SendVoteRequest asks a peer for its vote.
 func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.RequestVoteRequest) *raft.RequestVoteResponse {
+	if err := t.beforeVoteRequest(req); err != nil {
+		log.Printf("raft: not asking %s for a vote: %v", peer.Name, err)
+		return nil
+	}
 	resp := &raft.RequestVoteResponse{}
 	if !t.post(peer, votePath, t.rpcTimeout, req, resp) {
 		return nil

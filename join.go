@@ -1,0 +1,119 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/etcd-recreation/etcd/etcderr"
+)
+
+// joinRetryInterval is the pause between rounds of join attempts.
+const joinRetryInterval = time.Second
+
+// errJoinRefused is a join the cluster answered and refused: trying again
+// cannot help.
+var errJoinRefused = errors.New("join refused")
+
+// seedMachines returns the raft addresses given with -C, or read from the
+// -CF file.
+func (c *Config) seedMachines() ([]string, error) {
+	list := c.Machines
+	if list == "" && c.MachinesFile != "" {
+		b, err := os.ReadFile(c.MachinesFile)
+		if err != nil {
+			return nil, fmt.Errorf("-CF: %w", err)
+		}
+		list = string(b)
+	}
+	var machines []string
+	for _, m := range strings.Split(list, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			machines = append(machines, m)
+		}
+	}
+	return machines, nil
+}
+
+// joinCluster asks the members at machines to add this node, in up to -r
+// rounds. Any member will do: a follower sends the request on to the leader.
+func (s *raftServer) joinCluster(machines []string) error {
+	client := &http.Client{Timeout: 5 * time.Second}
+	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
+	for round := 1; round <= s.cfg.JoinRetries; round++ {
+		for _, machine := range machines {
+			err := joinVia(client, peerURL(machine), self)
+			if err == nil {
+				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
+				return nil
+			}
+			if errors.Is(err, errJoinRefused) {
+				return err
+			}
+			log.Printf("raft: cannot join through %s: %v", machine, err)
+		}
+		if round < s.cfg.JoinRetries {
+			log.Printf("raft: cannot join the cluster via the given machines, retrying in %v", joinRetryInterval)
+			select {
+			case <-s.stop:
+				return errors.New("stopped while joining")
+			case <-time.After(joinRetryInterval):
+			}
+		}
+	}
+	return fmt.Errorf("cannot join the cluster via %s after %d attempts", strings.Join(machines, ", "), s.cfg.JoinRetries)
+}
+
+// peerURL turns a -C entry into a URL: a bare host:port speaks plain HTTP.
+func peerURL(machine string) string {
+	if strings.Contains(machine, "://") {
+		return strings.TrimSuffix(machine, "/")
+	}
+	return "http://" + machine
+}
+
+// joinVia checks that the member runs the same peer protocol, then posts
+// the join; Go's client follows a follower's 307 to the leader, body and all.
+func joinVia(client *http.Client, base string, self JoinCommand) error {
+	resp, err := client.Get(base + "/version")
+	if err != nil {
+		return err
+	}
+	version, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	resp.Body.Close()
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET /version: HTTP %d", resp.StatusCode)
+	}
+	if string(version) != raftVersion {
+		return fmt.Errorf("%w: the member runs raft version %q, this node %q; every member must run the same version", errJoinRefused, version, raftVersion)
+	}
+	body, _ := json.Marshal(self)
+	resp, err = client.Post(base+"/join", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	switch {
+	case resp.StatusCode == http.StatusOK:
+		return nil
+	case resp.StatusCode == http.StatusBadRequest:
+		var etcdErr etcderr.Error
+		if json.Unmarshal(answer, &etcdErr) == nil && etcdErr.Code != 0 {
+			return fmt.Errorf("%w: %v", errJoinRefused, &etcdErr)
+		}
+		return fmt.Errorf("%w: HTTP 400 %s", errJoinRefused, answer)
+	default:
+		return fmt.Errorf("POST /join: HTTP %d %s", resp.StatusCode, bytes.TrimSpace(answer))
+	}
+}
