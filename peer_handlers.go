@@ -111,6 +111,7 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.stats.receivedAppend()
+	s.lastAppend.Store(time.Now().UnixNano())
 	resp := s.raft.AppendEntries(req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)

@@ -45,6 +45,8 @@ type raftServer struct {
 	// it without a lock.
 	leaderName  atomic.Pointer[string]
 	leaderSince atomic.Pointer[time.Time]
+	// lastAppend is when the leader's last append arrived (UnixNano).
+	lastAppend atomic.Int64
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -252,8 +254,9 @@ func (s *raftServer) lastLogIndex() uint64 {
 
 // startBackground starts the jobs that run for the node's whole life.
 func (s *raftServer) startBackground() {
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.runExpiry()
+	go s.runSnapshotWatch()
 	if s.cfg.Snapshot {
 		s.wg.Add(1)
 		go s.runSnapshots()
@@ -501,5 +504,35 @@ func (s *raftServer) nextExpiryWait(busy bool) time.Duration {
 		return idle
 	default:
 		return retry
+	}
+}
+
+// runSnapshotWatch frees a follower stuck in goraft's snapshotting state.
+// goraft leaves a follower there after it installs a snapshot, for as long
+// as the leader's term lasts; such a follower still replicates but never
+// campaigns, so if the leader dies it cannot help elect another. Once no
+// append has arrived for a while the leader is gone: moving to a new term
+// makes goraft a follower again, and it campaigns as usual.
+func (s *raftServer) runSnapshotWatch() {
+	defer s.wg.Done()
+	silence := max(5*s.cfg.ElectionTimeout, 2*time.Second)
+	ticker := time.NewTicker(s.cfg.ElectionTimeout)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-ticker.C:
+		}
+		if s.raft.State() != raft.Snapshotting || time.Since(time.Unix(0, s.lastAppend.Load())) < silence {
+			continue
+		}
+		term := s.raft.Term() + 1
+		if err := s.terms.observeVote(term, fenceCandidate); err != nil {
+			log.Printf("raft: leaving the snapshotting state: %v", err)
+			continue
+		}
+		log.Printf("raft: stuck in the snapshotting state with no leader for %v; moving to term %d", silence, term)
+		moveToTerm(s.raft, term, fenceCandidate)
 	}
 }

@@ -100,6 +100,12 @@ func (r *termRecord) restore(srv raft.Server) {
 	if candidate == "" {
 		candidate = fenceCandidate
 	}
+	moveToTerm(srv, term, candidate)
+}
+
+// moveToTerm makes goraft adopt term, as a follower that voted for
+// candidate in it: goraft offers no other way to set its term.
+func moveToTerm(srv raft.Server, term uint64, candidate string) {
 	srv.RequestVote(&raft.RequestVoteRequest{
 		Term:          term,
 		CandidateName: candidate,
