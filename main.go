@@ -15,11 +15,13 @@ import (
 	"os"
 	"os/signal"
 	"runtime/pprof"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/goraft/raft"
 
+	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -111,8 +113,9 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		log.Print(warning)
 	}
 	// Both ports are taken before anything starts, so a port in use is
-	// reported at once. Clients that connect early wait until the store has
-	// caught up.
+	// reported at once. Until the store has caught up with the cluster the
+	// client port answers every request with an error, not with stale data
+	// and not with silence.
 	clientListener, err := net.Listen("tcp", cfg.ClientListenAddr())
 	if err != nil {
 		return nil, fmt.Errorf("-c/-cl: %w", err)
@@ -127,35 +130,54 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		peerListener.Close()
 		return nil, err
 	}
-	st := store.New(cfg.HistorySize)
-	rs, err := newRaftServer(cfg, st, peerListener)
-	if err != nil {
-		clientListener.Close()
-		peerListener.Close()
-		return nil, err
-	}
-	if err := rs.bootstrap(); err != nil {
-		clientListener.Close()
-		rs.stopAll()
-		return nil, err
-	}
-	rs.startBackground()
-
-	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs)}
-	e.clientServer = &http.Server{
-		Handler:           e.handlers.router(),
+	gate := &startupGate{}
+	clientServer := &http.Server{
+		Handler:           gate,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
 	go func() {
-		if err := e.clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("client server: %v", err)
 		}
 	}()
+
+	st := store.New(cfg.HistorySize)
+	rs, err := newRaftServer(cfg, st, peerListener)
+	if err != nil {
+		clientServer.Close()
+		peerListener.Close()
+		return nil, err
+	}
+	if err := rs.bootstrap(); err != nil {
+		clientServer.Close()
+		rs.stopAll()
+		return nil, err
+	}
+	rs.startBackground()
+
+	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs), clientServer: clientServer}
+	gate.open(e.handlers.router())
 	log.Printf("etcd %s: node %q serves clients on %s and peers on %s (data in %s)",
 		releaseVersion, cfg.Name, cfg.ClientURL(), cfg.RaftURL(), cfg.DataDir)
 	return e, nil
+}
+
+// startupGate answers client requests with an error until the node is
+// ready, then hands them to the API.
+type startupGate struct {
+	handler atomic.Pointer[http.Handler]
+}
+
+func (g *startupGate) open(h http.Handler) { g.handler.Store(&h) }
+
+func (g *startupGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := g.handler.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	writeError(w, etcderr.New(etcderr.RaftInternal, "the node is starting: it has not caught up with the cluster yet"))
 }
 
 // stop ends the node: background jobs first (nothing expires or compacts
