@@ -256,10 +256,10 @@ func (s *raftServer) lastLogIndex() uint64 {
 func (s *raftServer) startBackground() {
 	s.wg.Add(2)
 	go s.runExpiry()
-	go s.runSnapshotWatch()
+	go s.every(s.cfg.ElectionTimeout, s.leaveStuckSnapshotting)
 	if s.cfg.Snapshot {
 		s.wg.Add(1)
-		go s.runSnapshots()
+		go s.every(time.Second, s.snapshotIfDue)
 	}
 }
 
@@ -406,37 +406,42 @@ func (s *raftServer) Recovery(state []byte) error {
 	return nil
 }
 
-// runSnapshots takes a snapshot whenever enough writes were applied since
-// the last one, and compacts the log behind it.
-func (s *raftServer) runSnapshots() {
+// every runs job at each interval until the node stops.
+func (s *raftServer) every(interval time.Duration, job func()) {
 	defer s.wg.Done()
-	ticker := time.NewTicker(time.Second)
+	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
 	for {
 		select {
 		case <-s.stop:
 			return
 		case <-ticker.C:
+			job()
 		}
-		applied := s.appliedWrites.Load()
-		if applied-s.snapshotAtApplied < s.cfg.SnapshotCount || !s.logFullyCommitted() {
-			continue
-		}
-		// Compaction renames a new log file into place: syncs are held back
-		// meanwhile and then flush the new file.
-		err := s.syncer.replaceFile(func() error {
-			if err := removeStaleCompaction(s.cfg.DataDir); err != nil {
-				return err
-			}
-			return s.raft.TakeSnapshot()
-		})
-		if err != nil {
-			log.Printf("raft: snapshot: %v", err)
-			continue
-		}
-		s.snapshotAtApplied = applied
-		log.Printf("raft: snapshot taken at index %d", s.store.Index())
 	}
+}
+
+// snapshotIfDue takes a snapshot once enough writes were applied since the
+// last one, and compacts the log behind it.
+func (s *raftServer) snapshotIfDue() {
+	applied := s.appliedWrites.Load()
+	if applied-s.snapshotAtApplied < s.cfg.SnapshotCount || !s.logFullyCommitted() {
+		return
+	}
+	// Compaction renames a new log file into place: syncs are held back
+	// meanwhile and then flush the new file.
+	err := s.syncer.replaceFile(func() error {
+		if err := removeStaleCompaction(s.cfg.DataDir); err != nil {
+			return err
+		}
+		return s.raft.TakeSnapshot()
+	})
+	if err != nil {
+		log.Printf("raft: snapshot: %v", err)
+		return
+	}
+	s.snapshotAtApplied = applied
+	log.Printf("raft: snapshot taken at index %d", s.store.Index())
 }
 
 // logFullyCommitted reports whether the log has no uncommitted tail: goraft's
@@ -507,32 +512,22 @@ func (s *raftServer) nextExpiryWait(busy bool) time.Duration {
 	}
 }
 
-// runSnapshotWatch frees a follower stuck in goraft's snapshotting state.
-// goraft leaves a follower there after it installs a snapshot, for as long
-// as the leader's term lasts; such a follower still replicates but never
-// campaigns, so if the leader dies it cannot help elect another. Once no
-// append has arrived for a while the leader is gone: moving to a new term
+// leaveStuckSnapshotting frees a follower stuck in goraft's snapshotting
+// state. goraft leaves a follower there after it installs a snapshot, for as
+// long as the leader's term lasts; such a follower still replicates but
+// never campaigns, so if the leader dies it cannot help elect another. Once
+// no append has arrived for a while the leader is gone: moving to a new term
 // makes goraft a follower again, and it campaigns as usual.
-func (s *raftServer) runSnapshotWatch() {
-	defer s.wg.Done()
+func (s *raftServer) leaveStuckSnapshotting() {
 	silence := max(5*s.cfg.ElectionTimeout, 2*time.Second)
-	ticker := time.NewTicker(s.cfg.ElectionTimeout)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-ticker.C:
-		}
-		if s.raft.State() != raft.Snapshotting || time.Since(time.Unix(0, s.lastAppend.Load())) < silence {
-			continue
-		}
-		term := s.raft.Term() + 1
-		if err := s.terms.observeVote(term, fenceCandidate); err != nil {
-			log.Printf("raft: leaving the snapshotting state: %v", err)
-			continue
-		}
-		log.Printf("raft: stuck in the snapshotting state with no leader for %v; moving to term %d", silence, term)
-		moveToTerm(s.raft, term, fenceCandidate)
+	if s.raft.State() != raft.Snapshotting || time.Since(time.Unix(0, s.lastAppend.Load())) < silence {
+		return
 	}
+	term := s.raft.Term() + 1
+	if err := s.terms.observeVote(term, fenceCandidate); err != nil {
+		log.Printf("raft: leaving the snapshotting state: %v", err)
+		return
+	}
+	log.Printf("raft: stuck in the snapshotting state with no leader for %v; moving to term %d", silence, term)
+	moveToTerm(s.raft, term, fenceCandidate)
 }
