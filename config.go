@@ -156,13 +156,8 @@ func (c *Config) validate() error {
 	}
 	// Features that arrive with later work refuse to start rather than be
 	// silently ignored.
-	switch {
-	case c.WebAddr != "":
+	if c.WebAddr != "" {
 		return errors.New("-w: the web dashboard is not yet supported by this build")
-	case c.ClientTLS.enabled():
-		return errors.New("-clientCert/-clientKey/-clientCAFile: TLS is not yet supported by this build")
-	case c.RaftTLS.enabled():
-		return errors.New("-serverCert/-serverKey/-serverCAFile: TLS is not yet supported by this build")
 	}
 	return nil
 }
@@ -198,10 +193,17 @@ func listenAddr(advertised, host string) string {
 }
 
 // ClientURL is the URL clients are given for this node.
-func (c *Config) ClientURL() string { return "http://" + c.ClientAddr }
+func (c *Config) ClientURL() string { return schemeOf(c.ClientTLS) + "://" + c.ClientAddr }
 
 // RaftURL is the URL peers are given for this node.
-func (c *Config) RaftURL() string { return "http://" + c.RaftAddr }
+func (c *Config) RaftURL() string { return schemeOf(c.RaftTLS) + "://" + c.RaftAddr }
+
+func schemeOf(t TLSFiles) string {
+	if t.enabled() {
+		return "https"
+	}
+	return "http"
+}
 
 // ClientListenAddr is where the client API listens.
 func (c *Config) ClientListenAddr() string { return listenAddr(c.ClientAddr, c.ClientListenHost) }
@@ -290,23 +292,25 @@ func (c *Config) info() []byte {
 	return append(b, '\n')
 }
 
-// adopt takes the node's identity from its stored info.
+// adopt takes the node's identity from its stored info. The TLS files come
+// from the flags (so certificates can move), but whether a port has TLS is
+// part of the identity members know it by.
 func (c *Config) adopt(stored nodeInfo) error {
-	hostPort := func(u string) (string, error) {
-		addr, ok := strings.CutPrefix(u, "http://")
+	hostPort := func(u, scheme, flags string) (string, error) {
+		addr, ok := strings.CutPrefix(u, scheme+"://")
 		if !ok {
-			return "", fmt.Errorf("unsupported URL %q", u)
+			return "", fmt.Errorf("the node was created with %s; give %s to match (or use -f to start afresh)", u, flags)
 		}
 		return normalizeAddr(addr)
 	}
 	if stored.Name == "" {
 		return errors.New("no node name")
 	}
-	raftAddr, err := hostPort(stored.RaftURL)
+	raftAddr, err := hostPort(stored.RaftURL, schemeOf(c.RaftTLS), "-serverCert/-serverKey exactly when it used https")
 	if err != nil {
 		return err
 	}
-	clientAddr, err := hostPort(stored.EtcdURL)
+	clientAddr, err := hostPort(stored.EtcdURL, schemeOf(c.ClientTLS), "-clientCert/-clientKey exactly when it used https")
 	if err != nil {
 		return err
 	}

@@ -60,8 +60,6 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"-maxsize", "0"}, "-maxsize"},
 		{[]string{"-heartbeat", "100ms", "-election", "150ms"}, "-election"},
 		{[]string{"-w", "127.0.0.1:8080"}, "-w"},
-		{[]string{"-clientCert", "c.pem"}, "-clientCert"},
-		{[]string{"-serverCAFile", "ca.pem"}, "-serverCert"},
 	}
 	for _, tt := range tests {
 		cfg, err := parseFlags(tt.args, io.Discard)

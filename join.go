@@ -2,6 +2,8 @@ package main
 
 import (
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -45,11 +47,11 @@ func (c *Config) seedMachines() ([]string, error) {
 // joinCluster asks the members at machines to add this node, in up to -r
 // rounds. Any member will do: a follower sends the request on to the leader.
 func (s *raftServer) joinCluster(machines []string) error {
-	client := &http.Client{Timeout: 5 * time.Second}
+	client := &http.Client{Transport: s.peerTransport, Timeout: 5 * time.Second}
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
 		for _, machine := range machines {
-			err := joinVia(client, peerURL(machine), self)
+			err := joinVia(client, s.peerURL(machine), self)
 			if err == nil {
 				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
 				return nil
@@ -71,12 +73,13 @@ func (s *raftServer) joinCluster(machines []string) error {
 	return fmt.Errorf("cannot join the cluster via %s after %d attempts", strings.Join(machines, ", "), s.cfg.JoinRetries)
 }
 
-// peerURL turns a -C entry into a URL: a bare host:port speaks plain HTTP.
-func peerURL(machine string) string {
+// peerURL turns a -C entry into a URL: a bare host:port is reached with
+// this node's own peer scheme, as every member uses the same.
+func (s *raftServer) peerURL(machine string) string {
 	if strings.Contains(machine, "://") {
 		return strings.TrimSuffix(machine, "/")
 	}
-	return "http://" + machine
+	return s.peerTLS.scheme() + "://" + machine
 }
 
 // joinVia checks that the member runs the same peer protocol, then posts
@@ -84,12 +87,15 @@ func peerURL(machine string) string {
 func joinVia(client *http.Client, base string, self JoinCommand) error {
 	resp, err := client.Get(base + "/version")
 	if err != nil {
-		return err
+		return explainTLSMismatch(err)
 	}
 	version, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	resp.Body.Close()
 	if err != nil {
 		return err
+	}
+	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(version, []byte("HTTPS server")) {
+		return fmt.Errorf("%w: the member serves its peers over HTTPS: start this node with -serverCert and -serverKey (and -serverCAFile) too", errJoinRefused)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return fmt.Errorf("GET /version: HTTP %d", resp.StatusCode)
@@ -100,7 +106,7 @@ func joinVia(client *http.Client, base string, self JoinCommand) error {
 	body, _ := json.Marshal(self)
 	resp, err = client.Post(base+"/join", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return err
+		return explainTLSMismatch(err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
@@ -116,4 +122,23 @@ func joinVia(client *http.Client, base string, self JoinCommand) error {
 	default:
 		return fmt.Errorf("POST /join: HTTP %d %s", resp.StatusCode, bytes.TrimSpace(answer))
 	}
+}
+
+// explainTLSMismatch turns the TLS failures that a retry cannot mend into
+// refusals that say what is wrong.
+func explainTLSMismatch(err error) error {
+	var plain tls.RecordHeaderError
+	var alert tls.AlertError
+	var unknownCA x509.UnknownAuthorityError
+	var badHost x509.HostnameError
+	var verify *tls.CertificateVerificationError
+	switch {
+	case errors.As(err, &plain):
+		return fmt.Errorf("%w: the member serves its peers over plain HTTP; a cluster uses TLS on every peer port or on none", errJoinRefused)
+	case errors.As(err, &alert):
+		return fmt.Errorf("%w: the member refused this node's certificate (%v): it must be signed by the member's -serverCAFile", errJoinRefused, err)
+	case errors.As(err, &unknownCA), errors.As(err, &badHost), errors.As(err, &verify):
+		return fmt.Errorf("%w: the member's certificate does not verify against -serverCAFile: %v", errJoinRefused, err)
+	}
+	return err
 }

@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -64,9 +65,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
-	sig := <-signals
-	log.Printf("received %v, shutting down", sig)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
+	for sig := range signals {
+		if sig == syscall.SIGHUP {
+			e.reloadTLS()
+			continue
+		}
+		log.Printf("received %v, shutting down", sig)
+		break
+	}
 	e.stop()
 	return 0
 }
@@ -93,6 +100,22 @@ type etcd struct {
 	raft         *raftServer
 	handlers     *clientHandlers
 	clientServer *http.Server
+	clientTLS    *tlsSide // nil without TLS
+	peerTLS      *tlsSide
+}
+
+// reloadTLS reads the certificate and key files of both ports again.
+func (e *etcd) reloadTLS() {
+	for _, side := range []*tlsSide{e.clientTLS, e.peerTLS} {
+		if side == nil {
+			continue
+		}
+		if err := side.reload(); err != nil {
+			log.Printf("TLS reload: %v (the previous certificate stays in use)", err)
+			continue
+		}
+		log.Printf("TLS reload: %s certificate reloaded", side.flags)
+	}
 }
 
 // startEtcd brings a node up and returns once its client API serves.
@@ -111,6 +134,14 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	}
 	if warning != "" {
 		log.Print(warning)
+	}
+	clientTLS, err := newTLSSide(cfg.ClientTLS, "-clientCert", "-clientKey", "-clientCAFile")
+	if err != nil {
+		return nil, err
+	}
+	peerTLS, err := newTLSSide(cfg.RaftTLS, "-serverCert", "-serverKey", "-serverCAFile")
+	if err != nil {
+		return nil, err
 	}
 	// Both ports are taken before anything starts, so a port in use is
 	// reported at once. Until the store has caught up with the cluster the
@@ -137,6 +168,9 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	if clientTLS != nil {
+		clientListener = tls.NewListener(clientListener, clientTLS.serverConfig())
+	}
 	go func() {
 		if err := clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("client server: %v", err)
@@ -144,7 +178,7 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	}()
 
 	st := store.New(cfg.HistorySize)
-	rs, err := newRaftServer(cfg, st, peerListener)
+	rs, err := newRaftServer(cfg, st, peerListener, peerTLS)
 	if err != nil {
 		clientServer.Close()
 		peerListener.Close()
@@ -157,7 +191,7 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	}
 	rs.startBackground()
 
-	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs), clientServer: clientServer}
+	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs), clientServer: clientServer, clientTLS: clientTLS, peerTLS: peerTLS}
 	gate.open(e.handlers.router())
 	log.Printf("etcd %s: node %q serves clients on %s and peers on %s (data in %s)",
 		releaseVersion, cfg.Name, cfg.ClientURL(), cfg.RaftURL(), cfg.DataDir)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"io"
@@ -43,8 +44,12 @@ func (s *raftServer) servePeers() {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          log.New(io.Discard, "", 0),
 	}
+	listener := s.peerListener
+	if s.peerTLS != nil {
+		listener = tls.NewListener(listener, s.peerTLS.serverConfig())
+	}
 	go func() {
-		if err := s.peerServer.Serve(s.peerListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		if err := s.peerServer.Serve(listener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("peer server: %v", err)
 		}
 	}()

@@ -33,8 +33,10 @@ type raftServer struct {
 	stats     *raftStats
 	startTime time.Time
 
-	peerListener net.Listener
-	peerServer   *http.Server
+	peerListener  net.Listener
+	peerServer    *http.Server
+	peerTLS       *tlsSide
+	peerTransport *http.Transport
 
 	joinMu sync.Mutex // one membership change at a time
 
@@ -64,16 +66,18 @@ var (
 )
 
 // newRaftServer opens the data directory and starts goraft over it. The
-// peer listener must already be bound.
-func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*raftServer, error) {
+// peer listener must already be bound; peerTLS is nil for plain HTTP.
+func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peerTLS *tlsSide) (*raftServer, error) {
 	s := &raftServer{
-		cfg:          cfg,
-		store:        st,
-		members:      newMemberRegistry(),
-		stats:        newRaftStats(),
-		startTime:    time.Now(),
-		peerListener: peerListener,
-		stop:         make(chan struct{}),
+		cfg:           cfg,
+		store:         st,
+		members:       newMemberRegistry(),
+		stats:         newRaftStats(),
+		startTime:     time.Now(),
+		peerListener:  peerListener,
+		peerTLS:       peerTLS,
+		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
+		stop:          make(chan struct{}),
 	}
 	logPath := filepath.Join(cfg.DataDir, "log")
 	scan, err := repairLog(logPath)
@@ -100,7 +104,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener) (*ra
 	if s.terms, err = loadTermRecord(cfg.DataDir); err != nil {
 		return nil, err
 	}
-	tr := newTransporter(cfg.ElectionTimeout, s.stats, s.recordCandidacy)
+	tr := newTransporter(s.peerTransport, cfg.ElectionTimeout, s.stats, s.recordCandidacy)
 	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, tr, s, s, cfg.RaftURL())
 	if err != nil {
 		return nil, fmt.Errorf("create raft server: %w", err)
@@ -198,7 +202,7 @@ func (s *raftServer) bootstrap() error {
 // last entry: goraft applies at start-up only what its saved commit index
 // covers, and the rest once a leader commits past it.
 func (s *raftServer) waitCaughtUp(last uint64) error {
-	client := &http.Client{Timeout: s.cfg.ElectionTimeout}
+	client := &http.Client{Transport: s.peerTransport, Timeout: s.cfg.ElectionTimeout}
 	nextReport := time.Now().Add(5 * time.Second)
 	for {
 		if s.isLeader() {
@@ -276,6 +280,7 @@ func (s *raftServer) stopAll() {
 	s.stopBackground()
 	s.peerServer.Close()
 	s.raft.Stop()
+	s.peerTransport.CloseIdleConnections()
 	if err := s.syncer.close(); err != nil {
 		log.Printf("close raft log: %v", err)
 	}

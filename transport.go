@@ -34,15 +34,27 @@ type transporter struct {
 	beforeVoteRequest func(*raft.RequestVoteRequest) error
 }
 
-func newTransporter(electionTimeout time.Duration, stats *raftStats, beforeVoteRequest func(*raft.RequestVoteRequest) error) *transporter {
+// newPeerTransport is the HTTP transport of every call a member makes to
+// its peers: raft messages, joins and catch-up checks. With peer TLS it
+// presents this member's certificate and checks the peer's.
+func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Transport {
 	dialer := &net.Dialer{Timeout: electionTimeout, KeepAlive: 30 * time.Second}
+	tr := &http.Transport{
+		DialContext:           dialer.DialContext,
+		MaxIdleConnsPerHost:   4,
+		IdleConnTimeout:       time.Minute,
+		ResponseHeaderTimeout: 2 * electionTimeout,
+		TLSHandshakeTimeout:   2 * electionTimeout,
+	}
+	if peerTLS != nil {
+		tr.TLSClientConfig = peerTLS.clientConfig()
+	}
+	return tr
+}
+
+func newTransporter(peers *http.Transport, electionTimeout time.Duration, stats *raftStats, beforeVoteRequest func(*raft.RequestVoteRequest) error) *transporter {
 	return &transporter{
-		client: &http.Client{Transport: &http.Transport{
-			DialContext:           dialer.DialContext,
-			MaxIdleConnsPerHost:   4,
-			IdleConnTimeout:       time.Minute,
-			ResponseHeaderTimeout: 2 * electionTimeout,
-		}},
+		client:            &http.Client{Transport: peers},
 		rpcTimeout:        2 * electionTimeout,
 		snapTimeout:       time.Minute,
 		stats:             stats,

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"os"
+	"sync/atomic"
+)
+
+// tlsSide is the TLS of one port: the node's certificate and, when a CA
+// file is given, the CA that certificates of the other side must chain to.
+// The certificate and key are read again on reload, so they rotate without
+// a restart; the CA is read at start.
+type tlsSide struct {
+	files TLSFiles
+	flags string // the flag names, for messages
+	cert  atomic.Pointer[tls.Certificate]
+	pool  *x509.CertPool // nil: no client certificates asked for, and system roots as a client
+}
+
+// newTLSSide checks one port's TLS flags and loads their files. It returns
+// nil when the port has no TLS.
+func newTLSSide(files TLSFiles, certFlag, keyFlag, caFlag string) (*tlsSide, error) {
+	if !files.enabled() {
+		return nil, nil
+	}
+	flags := fmt.Sprintf("%s/%s/%s", certFlag, keyFlag, caFlag)
+	if files.CertFile == "" || files.KeyFile == "" {
+		return nil, fmt.Errorf("%s: give a certificate and its key, and optionally a CA file; or none of them", flags)
+	}
+	t := &tlsSide{files: files, flags: flags}
+	if err := t.reload(); err != nil {
+		return nil, err
+	}
+	if files.CAFile != "" {
+		pem, err := os.ReadFile(files.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", caFlag, err)
+		}
+		t.pool = x509.NewCertPool()
+		if !t.pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate in %s", caFlag, files.CAFile)
+		}
+	}
+	return t, nil
+}
+
+// reload reads the certificate and key files again.
+func (t *tlsSide) reload() error {
+	cert, err := tls.LoadX509KeyPair(t.files.CertFile, t.files.KeyFile)
+	if err != nil {
+		return fmt.Errorf("%s: load %s and %s: %w", t.flags, t.files.CertFile, t.files.KeyFile, err)
+	}
+	t.cert.Store(&cert)
+	return nil
+}
+
+func (t *tlsSide) currentCert() *tls.Certificate { return t.cert.Load() }
+
+// serverConfig is the listener's TLS. With a CA file, a client must present
+// a certificate signed by it: others fail the handshake and reach no handler.
+func (t *tlsSide) serverConfig() *tls.Config {
+	c := &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return t.currentCert(), nil },
+	}
+	if t.pool != nil {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientCAs = t.pool
+	}
+	return c
+}
+
+// clientConfig is the TLS a member uses to call its peers: it presents its
+// own certificate and checks theirs against the CA file.
+func (t *tlsSide) clientConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:           tls.VersionTLS12,
+		RootCAs:              t.pool,
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return t.currentCert(), nil },
+	}
+}
+
+// scheme is the URL scheme of a port with this TLS.
+func (t *tlsSide) scheme() string {
+	if t == nil {
+		return "http"
+	}
+	return "https"
+}
