@@ -225,19 +225,37 @@ func TestPeerTLSCluster(t *testing.T) {
 			return code == http.StatusOK && r.Value == "value" && r.Index >= set.Index
 		})
 	}
-	code, leader := 0, ""
+	code, leaderURL := 0, ""
 	if resp, err := testClient.Get(third.url + "/v1/leader"); err == nil {
 		b, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		code, leader = resp.StatusCode, string(b)
+		code, leaderURL = resp.StatusCode, string(b)
 	}
-	if code != http.StatusOK || leader != first.e.cfg.RaftURL() {
-		t.Fatalf("/v1/leader on node3: %d %q, want %s", code, leader, first.e.cfg.RaftURL())
+	if code != http.StatusOK || leaderURL != first.e.cfg.RaftURL() {
+		t.Fatalf("/v1/leader on node3: %d %q, want %s", code, leaderURL, first.e.cfg.RaftURL())
+	}
+
+	// The leader goes; the other two elect one of themselves over TLS.
+	first.e.stop()
+	first.e = nil
+	var leader *testNode
+	waitFor(t, 10*time.Second, "a new leader over TLS", func() bool {
+		for _, n := range []*testNode{second, third} {
+			if n.e.raft.isLeader() {
+				leader = n
+				return true
+			}
+		}
+		return false
+	})
+	if r := leader.set("after", "failover"); r.Index <= set.Index {
+		t.Fatalf("write after failover has index %d, not above %d", r.Index, set.Index)
 	}
 
 	// A member without peer TLS cannot join, and says why.
+	alive := strings.TrimPrefix(leader.e.cfg.RaftURL(), "https://")
 	plain, err := parseFlags([]string{"-n", "plain", "-d", t.TempDir(), "-c", "127.0.0.1:" + freePort(t),
-		"-s", "127.0.0.1:" + freePort(t), "-C", seed, "-r", "1"}, io.Discard)
+		"-s", "127.0.0.1:" + freePort(t), "-C", alive, "-r", "1"}, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +270,7 @@ func TestPeerTLSCluster(t *testing.T) {
 	other := newTestCA(t, "other")
 	cert, key := other.issue("stranger")
 	stranger, _ := parseFlags([]string{"-n", "stranger", "-d", t.TempDir(), "-c", "127.0.0.1:" + freePort(t),
-		"-s", "127.0.0.1:" + freePort(t), "-C", seed, "-r", "1",
+		"-s", "127.0.0.1:" + freePort(t), "-C", alive, "-r", "1",
 		"-serverCert", cert, "-serverKey", key, "-serverCAFile", other.file}, io.Discard)
 	if e, err := startEtcd(stranger); err == nil {
 		e.stop()
