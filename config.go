@@ -21,9 +21,10 @@ type Config struct {
 	// Advertised addresses, host:port; clients and peers are told these.
 	ClientAddr string
 	RaftAddr   string
-	// Hosts to listen on; the port comes from the advertised address.
-	ClientListenHost string
-	RaftListenHost   string
+	// Where to listen: a host (the port is the advertised one) or a
+	// host:port, for a node reached through a forwarder on another port.
+	ClientListen string
+	RaftListen   string
 
 	Machines       string // -C
 	MachinesFile   string // -CF
@@ -74,8 +75,8 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&c.Name, "n", hostname, "the node name (unique in the cluster)")
 	fs.StringVar(&c.ClientAddr, "c", "127.0.0.1:4001", "advertised client address, host:port (or a port)")
 	fs.StringVar(&c.RaftAddr, "s", "127.0.0.1:7001", "advertised raft address, host:port (or a port)")
-	fs.StringVar(&c.ClientListenHost, "cl", "", "host to listen on for clients (default: the host of -c)")
-	fs.StringVar(&c.RaftListenHost, "sl", "", "host to listen on for peers (default: the host of -s)")
+	fs.StringVar(&c.ClientListen, "cl", "", "host (or host:port) to listen on for clients (default: -c)")
+	fs.StringVar(&c.RaftListen, "sl", "", "host (or host:port) to listen on for peers (default: -s)")
 	fs.StringVar(&c.Machines, "C", "", "raft addresses of members to join through, comma-separated")
 	fs.StringVar(&c.MachinesFile, "CF", "", "file holding the -C list")
 	fs.StringVar(&c.DataDir, "d", "", "data directory (default: NAME.etcd)")
@@ -184,12 +185,17 @@ func normalizeAddr(addr string) (string, error) {
 	return addr, nil
 }
 
-func listenAddr(advertised, host string) string {
-	if host == "" {
+// listenAddr is where to listen: the advertised address, its port on
+// another host, or an address of its own.
+func listenAddr(advertised, listen string) string {
+	if listen == "" {
 		return advertised
 	}
+	if _, _, err := net.SplitHostPort(listen); err == nil {
+		return listen
+	}
 	_, port, _ := net.SplitHostPort(advertised)
-	return net.JoinHostPort(host, port)
+	return net.JoinHostPort(listen, port)
 }
 
 // ClientURL is the URL clients are given for this node.
@@ -206,10 +212,10 @@ func schemeOf(t TLSFiles) string {
 }
 
 // ClientListenAddr is where the client API listens.
-func (c *Config) ClientListenAddr() string { return listenAddr(c.ClientAddr, c.ClientListenHost) }
+func (c *Config) ClientListenAddr() string { return listenAddr(c.ClientAddr, c.ClientListen) }
 
 // RaftListenAddr is where the peer API listens.
-func (c *Config) RaftListenAddr() string { return listenAddr(c.RaftAddr, c.RaftListenHost) }
+func (c *Config) RaftListenAddr() string { return listenAddr(c.RaftAddr, c.RaftListen) }
 
 // nodeInfo is the identity a node keeps in DIR/info. On a restart it wins
 // over the flags: a member's name and URLs are part of the replicated state.
@@ -315,16 +321,11 @@ func (c *Config) adopt(stored nodeInfo) error {
 		return err
 	}
 	c.Name, c.RaftAddr, c.ClientAddr = stored.Name, raftAddr, clientAddr
-	c.RaftListenHost = hostOf(stored.RaftListenHost)
-	c.ClientListenHost = hostOf(stored.EtcdListenHost)
+	c.RaftListen = stored.RaftListenHost
+	c.ClientListen = stored.EtcdListenHost
 	return nil
 }
 
-func hostOf(addr string) string {
-	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return ""
-	}
 	return host
 }
 

@@ -128,3 +128,16 @@ func TestForceWipesDataDir(t *testing.T) {
 		t.Errorf("info after -f: %s", info)
 	}
 }
+
+func TestListenAddr(t *testing.T) {
+	tests := []struct{ advertised, listen, want string }{
+		{"127.0.0.1:4001", "", "127.0.0.1:4001"},
+		{"10.0.0.5:4001", "0.0.0.0", "0.0.0.0:4001"},
+		{"proxy.example:7001", "127.0.0.1:17001", "127.0.0.1:17001"},
+	}
+	for _, tt := range tests {
+		if got := listenAddr(tt.advertised, tt.listen); got != tt.want {
+			t.Errorf("listenAddr(%q, %q) = %q, want %q", tt.advertised, tt.listen, got, tt.want)
+		}
+	}
+}
