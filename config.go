@@ -326,9 +326,6 @@ func (c *Config) adopt(stored nodeInfo) error {
 	return nil
 }
 
-	return host
-}
-
 // writeFileSynced replaces path with data so that a crash leaves either the
 // old or the new content.
 func writeFileSynced(path string, data []byte) error {
