@@ -29,6 +29,8 @@ fmt-check:
 fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzKeyPath -fuzztime=$(FUZZTIME) ./store/
 	$(GO) test -run=NONE -fuzz=FuzzOperations -fuzztime=$(FUZZTIME) ./store/
+	$(GO) test -run=NONE -fuzz=FuzzClientAPI -fuzztime=$(FUZZTIME) .
+	$(GO) test -run=NONE -fuzz=FuzzPeerAPI -fuzztime=$(FUZZTIME) .
 
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem ./store/

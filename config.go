@@ -42,6 +42,7 @@ type Config struct {
 	CORS           string
 	CPUProfile     string
 	MaxBodyBytes   int64
+	MaxKeyBytes    int
 
 	HeartbeatInterval time.Duration
 	ElectionTimeout   time.Duration
@@ -94,6 +95,7 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&c.CORS, "cors", "", "origins allowed to make cross-site requests: * or a comma-separated list")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile to this file until the process stops")
 	fs.Int64Var(&c.MaxBodyBytes, "maxbody", 1<<20, "largest request body accepted, in bytes")
+	fs.IntVar(&c.MaxKeyBytes, "maxkey", 4096, "longest key accepted, in bytes")
 	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", 10*time.Millisecond, "raft heartbeat interval: replication to followers happens on this tick")
 	fs.DurationVar(&c.ElectionTimeout, "election", 150*time.Millisecond, "raft election timeout: a follower that hears no leader for this long (up to twice as long) campaigns")
 	fs.DurationVar(&c.CommandTimeout, "timeout", 5*time.Second, "how long a write may wait for raft before it fails")
@@ -145,6 +147,9 @@ func (c *Config) validate() error {
 	}
 	if c.MaxBodyBytes < 1 {
 		return fmt.Errorf("-maxbody: must be positive, got %d", c.MaxBodyBytes)
+	}
+	if c.MaxKeyBytes < 1 {
+		return fmt.Errorf("-maxkey: must be positive, got %d", c.MaxKeyBytes)
 	}
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("-heartbeat: must be positive, got %v", c.HeartbeatInterval)

@@ -65,7 +65,7 @@ func (h *clientHandlers) router() http.Handler {
 
 func (h *clientHandlers) keys(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimPrefix(r.URL.Path, keysPrefix)
-	if err := checkKey(key); err != nil {
+	if err := checkKey(key, h.cfg.MaxKeyBytes); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -185,7 +185,7 @@ func (h *clientHandlers) redirectToLeader(w http.ResponseWriter, r *http.Request
 
 func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
 	key := strings.TrimPrefix(r.URL.Path, watchPrefix)
-	if err := checkKey(key); err != nil {
+	if err := checkKey(key, h.cfg.MaxKeyBytes); err != nil {
 		writeError(w, err)
 		return
 	}
@@ -281,8 +281,12 @@ func (h *clientHandlers) parseForm(w http.ResponseWriter, r *http.Request) bool 
 }
 
 // checkKey refuses keys no client means to use: control characters (a
-// NUL in particular) and invalid UTF-8 break logs and other clients.
-func checkKey(key string) *etcderr.Error {
+// NUL in particular) and invalid UTF-8 break logs and other clients, and
+// keys over the limit would let one client fill the memory of every member.
+func checkKey(key string, maxBytes int) *etcderr.Error {
+	if len(key) > maxBytes {
+		return etcderr.Newf(etcderr.InvalidField, "key: longer than %d bytes", maxBytes)
+	}
 	if !utf8.ValidString(key) {
 		return etcderr.New(etcderr.InvalidField, "key: not valid UTF-8")
 	}

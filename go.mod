@@ -4,6 +4,7 @@ go 1.26
 
 require (
 	code.google.com/p/goprotobuf v0.0.0-00010101000000-000000000000
+	github.com/anishathalye/porcupine v1.3.1
 	github.com/goraft/raft v0.0.0-20150509002813-0061b6c82526
 	github.com/gorilla/mux v1.8.1
 )

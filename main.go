@@ -165,8 +165,10 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	clientServer := &http.Server{
 		Handler:           gate,
 		ReadHeaderTimeout: 10 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
+		// Room for the longest key, percent-encoded, and ordinary headers.
+		MaxHeaderBytes: 3*cfg.MaxKeyBytes + 16<<10,
+		IdleTimeout:    2 * time.Minute,
+		ErrorLog:       log.New(io.Discard, "", 0),
 	}
 	if clientTLS != nil {
 		clientListener = tls.NewListener(clientListener, clientTLS.serverConfig())

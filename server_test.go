@@ -21,13 +21,13 @@ import (
 // servers), so that -race watches the daemon's own goroutines.
 
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	e    *etcd
 	args []string
 	url  string
 }
 
-func freePort(t *testing.T) string {
+func freePort(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -37,7 +37,7 @@ func freePort(t *testing.T) string {
 	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
 }
 
-func startTestNode(t *testing.T, extra ...string) *testNode {
+func startTestNode(t testing.TB, extra ...string) *testNode {
 	t.Helper()
 	clientPort, peerPort := freePort(t), freePort(t)
 	args := append([]string{
