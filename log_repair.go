@@ -23,6 +23,39 @@ import (
 // since. These functions put the data directory in a state goraft reads
 // correctly before it is opened.
 
+// recoverDataDir puts goraft's files in dataDir in a state goraft reads
+// correctly: a torn log tail cut, only the newest sound snapshot kept, the
+// saved commit index no further than the log, no half-done compaction. It
+// returns the snapshot goraft will load, if any.
+func recoverDataDir(dataDir string) (*snapshotFile, error) {
+	scan, err := repairLog(filepath.Join(dataDir, "log"))
+	if err != nil {
+		return nil, err
+	}
+	if scan.dropped > 0 {
+		log.Printf("raft log: cut a torn tail of %d bytes after index %d", scan.dropped, scan.lastIndex)
+	}
+	snap, err := pruneSnapshots(filepath.Join(dataDir, "snapshot"))
+	if err != nil {
+		return nil, err
+	}
+	last := scan.lastIndex
+	if snap != nil {
+		last = max(last, snap.index)
+	} else if scan.firstIndex > 1 {
+		return nil, fmt.Errorf("raft log starts at index %d but there is no usable snapshot before it (use -f to start afresh)", scan.firstIndex)
+	}
+	if err := clampConfCommitIndex(filepath.Join(dataDir, "conf"), last); err != nil {
+		return nil, err
+	}
+	// A compaction interrupted by a crash leaves log.new behind, and goraft
+	// appends to it rather than starting it afresh.
+	if err := removeStaleCompaction(dataDir); err != nil {
+		return nil, err
+	}
+	return snap, nil
+}
+
 // maxLogRecord bounds one record's length, so a corrupt header is not taken
 // for a huge record.
 const maxLogRecord = 256 << 20

@@ -79,28 +79,10 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
 		stop:          make(chan struct{}),
 	}
-	logPath := filepath.Join(cfg.DataDir, "log")
-	scan, err := repairLog(logPath)
+	snap, err := recoverDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if scan.dropped > 0 {
-		log.Printf("raft log: cut a torn or corrupt tail of %d bytes after index %d", scan.dropped, scan.lastIndex)
-	}
-	snap, err := pruneSnapshots(filepath.Join(cfg.DataDir, "snapshot"))
-	if err != nil {
-		return nil, err
-	}
-	last := scan.lastIndex
-	if snap != nil {
-		last = max(last, snap.index)
-	} else if scan.firstIndex > 1 {
-		return nil, fmt.Errorf("raft log starts at index %d but there is no usable snapshot before it (use -f to start afresh)", scan.firstIndex)
-	}
-	if err := clampConfCommitIndex(filepath.Join(cfg.DataDir, "conf"), last); err != nil {
-		return nil, err
-	}
-
 	if s.terms, err = loadTermRecord(cfg.DataDir); err != nil {
 		return nil, err
 	}
@@ -116,11 +98,6 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		if err := s.loadSnapshot(); err != nil {
 			return nil, err
 		}
-	}
-	// A compaction interrupted by a crash leaves log.new behind, and goraft
-	// appends to it rather than starting it afresh.
-	if err := removeStaleCompaction(cfg.DataDir); err != nil {
-		return nil, err
 	}
 	if err := srv.Init(); err != nil {
 		return nil, fmt.Errorf("open raft state in %s: %w", cfg.DataDir, err)
