@@ -1,0 +1,107 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestManyIdleWatchersAndConnections holds 10,000 pending watches and 1,000
+// idle connections on one node, and checks that it keeps serving writes and
+// reads promptly, that a write wakes its watchers, and that everything is
+// released when the clients go away.
+func TestManyIdleWatchersAndConnections(t *testing.T) {
+	const (
+		watchers = 10000
+		idle     = 1000
+		hotKey   = 500 // watchers of the key that is written
+	)
+	n := startNode(t, "limits")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	dial := func() net.Conn {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatalf("connection %d: %v", len(conns), err)
+		}
+		conns = append(conns, c)
+		return c
+	}
+	for i := range watchers {
+		key := fmt.Sprintf("idle/%d", i)
+		if i < hotKey {
+			key = "hot"
+		}
+		c := dial()
+		if _, err := fmt.Fprintf(c, "GET /v1/watch/%s HTTP/1.1\r\nHost: %s\r\n\r\n", key, addr); err != nil {
+			t.Fatalf("watch %d: %v", i, err)
+		}
+	}
+	for range idle {
+		dial()
+	}
+	n.waitWatchers(watchers, 60*time.Second)
+
+	start := time.Now()
+	set := n.set("/hot", "news")
+	if got := n.get("/hot"); got.Value != "news" {
+		t.Fatalf("GET hot = %+v", got)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("a write and a read took %v with %d watchers pending", took, watchers)
+	}
+	for i := range hotKey {
+		conns[i].SetReadDeadline(time.Now().Add(10 * time.Second))
+		status, err := bufio.NewReader(conns[i]).ReadString('\n')
+		if err != nil || !strings.Contains(status, "200") {
+			t.Fatalf("watcher %d of the written key: %q, %v", i, status, err)
+		}
+	}
+	n.waitWatchers(watchers-hotKey, 10*time.Second)
+	rss := residentMB(t, n)
+	if rss > 1024 {
+		t.Errorf("resident memory %d MB with %d watchers", rss, watchers)
+	}
+	t.Logf("%d watchers and %d idle connections: write, read and wake-ups in %v (index %d), %d MB resident",
+		watchers, idle, time.Since(start), set.Index, rss)
+
+	for _, c := range conns {
+		c.Close()
+	}
+	conns = nil
+	n.waitWatchers(0, 30*time.Second)
+	if got := n.do(http.MethodGet, "/version", nil); got.status != http.StatusOK {
+		t.Fatalf("after the clients left: /version %v", got)
+	}
+}
+
+// residentMB is the node's resident memory, from /proc.
+func residentMB(t *testing.T, n *node) int {
+	t.Helper()
+	n.mu.Lock()
+	pid := n.cmd.Process.Pid
+	n.mu.Unlock()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatalf("read the node's memory use: %v", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(rest), " kB"))
+			return kb / 1024
+		}
+	}
+	t.Fatal("no VmRSS in /proc status")
+	return 0
+}
