@@ -7,7 +7,7 @@ BIN := bin/etcd
 RUN_ARGS ?= -n node1 -d node1.etcd
 FUZZTIME ?= 10s
 
-.PHONY: build run test vet fmt-check fuzz bench clean
+.PHONY: build run test vet fmt-check fuzz bench clean faults
 
 build:
 	$(GO) build -o $(BIN) .
@@ -34,6 +34,15 @@ fuzz:
 
 bench:
 	$(GO) test -run=NONE -bench=. -benchmem ./store/
+
+# The fault-injection run: a 3-member cluster under kill -9, SIGSTOP,
+# restarts and partitions for FAULTS_DURATION, then checks linearizability
+# (porcupine) and durability, and prints the counts. `make test` runs a
+# short one. FAULTS_ARTIFACTS=DIR keeps the evidence (history, logs).
+FAULTS_DURATION ?= 5m
+
+faults:
+	FAULTS_DURATION=$(FAULTS_DURATION) $(GO) test -count=1 -v -run TestFaults -timeout 0 ./tests/faults/
 
 clean:
 	rm -rf bin

@@ -32,7 +32,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("GET /version", s.textHandler(func() string { return raftVersion }))
 	mux.HandleFunc("GET /etcdURL", s.textHandler(s.cfg.ClientURL))
 	mux.HandleFunc("GET /log", s.logHandler)
-	mux.HandleFunc("GET "+commitIndexPath, s.textHandler(func() string { return strconv.FormatUint(s.raft.CommitIndex(), 10) }))
+	mux.HandleFunc("GET "+commitIndexPath, s.commitIndexHandler)
 	mux.HandleFunc("POST /join", s.joinHandler)
 	mux.HandleFunc("POST "+votePath, s.voteHandler)
 	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
@@ -83,12 +83,6 @@ func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxSmallPeerBody, req) {
 		return
 	}
-	// goraft lets anyone campaign; a node that is not a member (a removed
-	// one, or a stranger) would otherwise disrupt the cluster with higher terms.
-	if _, ok := s.members.get(req.CandidateName); !ok {
-		writeMessage(w, &raft.RequestVoteResponse{Term: s.raft.Term(), VoteGranted: false})
-		return
-	}
 	resp := s.raft.RequestVote(req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
@@ -117,7 +111,7 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	}
 	s.stats.receivedAppend()
 	s.lastAppend.Store(time.Now().UnixNano())
-	resp := s.raft.AppendEntries(req)
+	resp := s.positions.afterAppend(s.raft, req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return
@@ -164,7 +158,7 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp := s.raft.SnapshotRecoveryRequest(req)
+	resp := s.positions.afterSnapshotRecovery(s.raft, req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return
@@ -222,4 +216,18 @@ func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, strconv.FormatUint(s.raft.CommitIndex(), 10))
+}
+
+// commitIndexHandler tells a member catching up how far the leader has
+// committed. Right after an election the leader's commit index may still be
+// the stale one it restarted with: it answers only once it has committed an
+// entry of its own term, which covers every entry acknowledged before.
+func (s *raftServer) commitIndexHandler(w http.ResponseWriter, _ *http.Request) {
+	commit := s.raft.CommitIndex()
+	if !s.isLeader() || commit <= s.electedAtIndex.Load() {
+		http.Error(w, "not a leader that has committed in its term", http.StatusServiceUnavailable)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, strconv.FormatUint(commit, 10))
 }

@@ -49,6 +49,10 @@ type raftServer struct {
 	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
+	// electedAtIndex is the log's last index when this node last became
+	// leader: entries past it are of its own term.
+	electedAtIndex atomic.Uint64
+	positions      logPositions
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -106,6 +110,9 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		return nil, err
 	}
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
+		if e.Value().(string) == cfg.Name {
+			s.electedAtIndex.Store(s.lastLogIndex())
+		}
 		s.setLeader(e.Value().(string))
 	})
 	srv.AddEventListener(raft.TermChangeEventType, func(e raft.Event) {
@@ -416,7 +423,7 @@ func (s *raftServer) snapshotIfDue() {
 		if err := removeStaleCompaction(s.cfg.DataDir); err != nil {
 			return err
 		}
-		return s.raft.TakeSnapshot()
+		return s.positions.afterSnapshot(s.raft)
 	})
 	if err != nil {
 		log.Printf("raft: snapshot: %v", err)

@@ -63,7 +63,6 @@ func TestFlagsAndDataDir(t *testing.T) {
 			{[]string{"-c", ok(), "-s", "notaport"}, []string{"-s"}},
 			{[]string{"-c", "127.0.0.1:99999", "-s", ok()}, []string{"-c"}},
 			{[]string{"-c", "http://127.0.0.1:4001", "-s", ok()}, []string{"-c"}},
-			{[]string{"-c", ok(), "-s", ok(), "-C", "127.0.0.1:1"}, []string{"-C", "not yet supported"}},
 			{[]string{"-c", ok(), "-s", ok(), "-m", "-1"}, []string{"-m"}},
 			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "0"}, []string{"-maxbody"}},
 		} {
@@ -82,6 +81,19 @@ func TestFlagsAndDataDir(t *testing.T) {
 					t.Errorf("etcd %s: message %q does not say %q", strings.Join(args, " "), msg, w)
 				}
 			}
+		}
+
+		// A join through a member that cannot be reached (nothing listens on
+		// port 1) is tried -r times, then given up: exit 1, and a final line
+		// naming -C after the log lines of the attempts.
+		args := []string{"-n", "badflags", "-d", filepath.Join(dir, "join"), "-c", ok(), "-s", ok(), "-C", "127.0.0.1:1", "-r", "1"}
+		_, stderr, code := runToExit(t, dir, args...)
+		if code != 1 {
+			t.Errorf("etcd %s: exit code %d, want 1; stderr: %s", strings.Join(args, " "), code, stderr)
+		}
+		lines := strings.Split(strings.TrimSpace(stderr), "\n")
+		if last := lines[len(lines)-1]; !strings.HasPrefix(last, "etcd: ") || !strings.Contains(last, "-C") || !strings.Contains(last, "127.0.0.1:1") {
+			t.Errorf("etcd %s: last line of stderr %q does not name -C and the member; stderr:\n%s", strings.Join(args, " "), last, stderr)
 		}
 	})
 

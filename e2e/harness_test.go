@@ -17,6 +17,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"sort"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,7 +65,11 @@ const (
 	readyTimeout   = 20 * time.Second // a node starting, or restarting over its log
 	exitTimeout    = 10 * time.Second // a node stopping, or a bad command line exiting
 	requestTimeout = 10 * time.Second // one ordinary request
-	pollInterval   = 20 * time.Millisecond
+	// electionTimeout bounds how long a cluster may go without an agreed
+	// leader after a member is killed; the election timeout is well under a
+	// second.
+	electionTimeout = 5 * time.Second
+	pollInterval    = 20 * time.Millisecond
 )
 
 // ---------------------------------------------------------------------------
@@ -147,7 +152,13 @@ type node struct {
 // extra flags and waits until it serves clients.
 func startNode(t *testing.T, name string, flags ...string) *node {
 	t.Helper()
-	base := t.TempDir()
+	return launchNode(t, t.TempDir(), name, flags...)
+}
+
+// launchNode starts a node with a new data directory base/NAME.etcd, on
+// ports of its own, and waits until it serves clients.
+func launchNode(t *testing.T, base, name string, flags ...string) *node {
+	t.Helper()
 	// The data directory does not exist yet: the node creates it.
 	dataDir := filepath.Join(base, name+".etcd")
 	for attempt := 1; ; attempt++ {
@@ -261,6 +272,35 @@ func (n *node) hasExited() bool {
 	}
 }
 
+// running reports whether the node was started and has not exited since.
+func (n *node) running() bool {
+	n.mu.Lock()
+	cmd := n.cmd
+	n.mu.Unlock()
+	return cmd != nil && !n.hasExited()
+}
+
+// waitExit waits for the node to exit by itself and returns its exit code.
+func (n *node) waitExit(timeout time.Duration) int {
+	n.t.Helper()
+	n.mu.Lock()
+	cmd, exited := n.cmd, n.exited
+	n.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(timeout):
+		n.fatalf("node %s did not exit by itself within %v", n.name, timeout)
+	}
+	return cmd.ProcessState.ExitCode()
+}
+
+// lastLogLine is the last line the current or last run wrote: the message
+// of a node that gave up.
+func (n *node) lastLogLine() string {
+	out := strings.TrimSpace(n.log.String())
+	return out[strings.LastIndex(out, "\n")+1:]
+}
+
 func (n *node) exitError() error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -359,6 +399,11 @@ func (n *node) url(path string) string {
 
 func (n *node) raftURL(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", n.raftPort, path)
+}
+
+// raftAddr is the node's raft address as -C takes it.
+func (n *node) raftAddr() string {
+	return fmt.Sprintf("127.0.0.1:%d", n.raftPort)
 }
 
 // ---------------------------------------------------------------------------
@@ -773,4 +818,407 @@ func rawClose(t *testing.T, port int, junk string) {
 	conn.SetDeadline(time.Now().Add(5 * time.Second))
 	io.WriteString(conn, junk)
 	conn.Close()
+}
+
+// ---------------------------------------------------------------------------
+// Clusters
+
+// cluster is a set of nodes that form one etcd cluster: the first founds it,
+// the others join it. Every member gets the cluster's flags.
+type cluster struct {
+	t       *testing.T
+	base    string   // holds the members' data directories
+	flags   []string // given to every member
+	members []*node
+}
+
+// newCluster prepares a cluster with no member yet.
+func newCluster(t *testing.T, flags ...string) *cluster {
+	return &cluster{t: t, base: t.TempDir(), flags: flags}
+}
+
+// startCluster starts member node1 alone, then node2… nodeN joining through
+// node1 with -C, each waited for until it serves, and returns once every
+// member agrees on a leader.
+func startCluster(t *testing.T, size int, flags ...string) *cluster {
+	t.Helper()
+	c := newCluster(t, flags...)
+	first := c.add("node1")
+	for i := 2; i <= size; i++ {
+		c.add(fmt.Sprintf("node%d", i), "-C", first.raftAddr())
+	}
+	c.waitLeader(readyTimeout)
+	return c
+}
+
+// add starts a member with the cluster's flags and extra ones (-C or -CF
+// to join) and waits until it serves clients, which a joining node does
+// only once it has caught up.
+func (c *cluster) add(name string, extra ...string) *node {
+	c.t.Helper()
+	n := launchNode(c.t, c.base, name, append(append([]string{}, c.flags...), extra...)...)
+	c.members = append(c.members, n)
+	return n
+}
+
+// addFailing starts a node that must not become a member: it is expected to
+// exit by itself, and its exit code is returned. The node is not added to
+// the cluster.
+func (c *cluster) addFailing(name string, extra ...string) (*node, int) {
+	c.t.Helper()
+	n := newNode(c.t, name, freePort(c.t), freePort(c.t), filepath.Join(c.base, name+"-refused.etcd"), c.base,
+		append(append([]string{}, c.flags...), extra...)...)
+	n.start()
+	return n, n.waitExit(exitTimeout)
+}
+
+// restartAll restarts every member with its command line. A restarted
+// member serves only once there is a leader, so all are started before any
+// is waited for.
+func (c *cluster) restartAll() {
+	c.t.Helper()
+	for _, m := range c.members {
+		m.transport.CloseIdleConnections()
+		m.start()
+	}
+	for _, m := range c.members {
+		m.mustBeReady()
+	}
+	c.waitLeader(electionTimeout)
+}
+
+// running returns the members whose process is up.
+func (c *cluster) running() []*node {
+	var up []*node
+	for _, m := range c.members {
+		if m.running() {
+			up = append(up, m)
+		}
+	}
+	return up
+}
+
+// others returns the running members other than n.
+func (c *cluster) others(n *node) []*node {
+	var out []*node
+	for _, m := range c.running() {
+		if m != n {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// byClientURL returns the member whose client URL starts u, or nil.
+func (c *cluster) byClientURL(u string) *node {
+	for _, m := range c.members {
+		if base := m.url(""); u == base || strings.HasPrefix(u, base+"/") || strings.HasPrefix(u, base+"?") {
+			return m
+		}
+	}
+	return nil
+}
+
+// byRaftURL returns the member whose raft URL is u, or nil.
+func (c *cluster) byRaftURL(u string) *node {
+	for _, m := range c.members {
+		if m.raftURL("") == u {
+			return m
+		}
+	}
+	return nil
+}
+
+// peek is a GET that never fails the test: status -1 and the error's text
+// when there is no answer. For polling.
+func (n *node) peek(path string) (int, string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	r, err := n.request(ctx, http.MethodGet, path, nil)
+	if err != nil {
+		return -1, err.Error()
+	}
+	return r.status, string(r.body)
+}
+
+// peerText is a GET of a text route of the peer API.
+func (n *node) peerText(path string) string {
+	n.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, n.raftURL(path), nil)
+	if err != nil {
+		n.fatalf("%v", err)
+	}
+	r, err := n.send(req)
+	if err != nil || r.status != http.StatusOK {
+		n.fatalf("GET %s on the raft port: %v %v", path, r, err)
+	}
+	return string(r.body)
+}
+
+// waitLeader polls /v1/leader on every running member until all of them
+// name the same running member, and returns that member.
+func (c *cluster) waitLeader(timeout time.Duration) *node {
+	c.t.Helper()
+	var leader *node
+	waitFor(c.t, timeout, "the running members to agree on a running leader", func() (bool, string) {
+		leader = nil
+		var states []string
+		agreed, ok := "", true
+		for _, m := range c.running() {
+			status, body := m.peek("/v1/leader")
+			states = append(states, fmt.Sprintf("%s: %d %s", m.name, status, body))
+			if status != http.StatusOK || (agreed != "" && body != agreed) {
+				ok = false
+			}
+			agreed = body
+		}
+		if ok {
+			leader = c.byRaftURL(agreed)
+			ok = leader != nil && leader.running()
+		}
+		return ok, strings.Join(states, "; ")
+	})
+	return leader
+}
+
+// waitMembership polls until every running member reports the same view of
+// the whole cluster: /machines and /v1/machines list every member's client
+// URL, leader first; /leader and /v1/leader give the leader's raft URL;
+// /v1/keys/_etcd/machines has one entry per member with its URLs. It
+// returns the leader.
+func (c *cluster) waitMembership(timeout time.Duration) *node {
+	c.t.Helper()
+	leader := c.waitLeader(timeout)
+	version := leader.peerText("/version")
+	wantEntries := map[string]string{}
+	for _, m := range c.members {
+		wantEntries["/_etcd/machines/"+m.name] = "raft=" + m.raftURL("") + "&etcd=" + m.url("") + "&raftVersion=" + version
+	}
+	waitFor(c.t, timeout, "every member to report the same members and leader", func() (bool, string) {
+		// The leader may change meanwhile: whoever leads now must come first.
+		status, leaderURL := leader.peek("/v1/leader")
+		if status != http.StatusOK {
+			return false, fmt.Sprintf("%s: /v1/leader %d %s", leader.name, status, leaderURL)
+		}
+		if now := c.byRaftURL(leaderURL); now != nil && now != leader {
+			leader = now
+		}
+		want := []string{leader.url("")}
+		for _, m := range c.members {
+			if m != leader {
+				want = append(want, m.url(""))
+			}
+		}
+		for _, m := range c.running() {
+			for _, path := range []string{"/machines", "/v1/machines"} {
+				status, body := m.peek(path)
+				got := strings.Split(body, ", ")
+				if status != http.StatusOK || len(got) != len(want) || got[0] != want[0] || !sameSet(got, want) {
+					return false, fmt.Sprintf("%s: GET %s = %d %q, want %q first, then the others", m.name, path, status, body, want[0])
+				}
+			}
+			for _, path := range []string{"/leader", "/v1/leader"} {
+				if status, body := m.peek(path); status != http.StatusOK || body != leader.raftURL("") {
+					return false, fmt.Sprintf("%s: GET %s = %d %q, want %q", m.name, path, status, body, leader.raftURL(""))
+				}
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+			r, err := m.request(ctx, http.MethodGet, "/v1/keys/_etcd/machines", nil)
+			cancel()
+			if err != nil {
+				return false, fmt.Sprintf("%s: GET /v1/keys/_etcd/machines: %v", m.name, err)
+			}
+			var list []event
+			if r.status != http.StatusOK || decodeCanonical(r, &list) != nil {
+				return false, fmt.Sprintf("%s: %v", m.name, r)
+			}
+			got := map[string]string{}
+			for _, e := range list {
+				got[e.Key] = e.Value
+			}
+			if !reflect.DeepEqual(got, wantEntries) {
+				return false, fmt.Sprintf("%s: /v1/keys/_etcd/machines = %v, want %v", m.name, got, wantEntries)
+			}
+		}
+		return true, ""
+	})
+	return leader
+}
+
+func sameSet(a, b []string) bool {
+	count := map[string]int{}
+	for _, s := range a {
+		count[s]++
+	}
+	for _, s := range b {
+		count[s]--
+	}
+	for _, n := range count {
+		if n != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// follow sends a request to n and, as curl -L and go-etcd do, sends it
+// again (form and all) wherever a 307 points, a few times at most. Every
+// Location must be a member's client URL.
+func (c *cluster) follow(ctx context.Context, n *node, method, path string, f url.Values) (*response, error) {
+	for range 4 {
+		r, err := n.request(ctx, method, path, f)
+		if err != nil || r.status != http.StatusTemporaryRedirect {
+			return r, err
+		}
+		loc := r.header.Get("Location")
+		next := c.byClientURL(loc)
+		u, err := url.Parse(loc)
+		if next == nil || err != nil {
+			return nil, fmt.Errorf("%v: Location %q is no member's client URL", r, loc)
+		}
+		n, path = next, u.RequestURI()
+	}
+	return nil, fmt.Errorf("%s %s: too many redirects", method, path)
+}
+
+// write sends a write to the cluster as a client would, following
+// redirects and trying the next member after an error, until it succeeds or
+// timeout passes. It expects success and returns the event.
+func (c *cluster) write(method, key string, f url.Values, timeout time.Duration) event {
+	c.t.Helper()
+	var r *response
+	var last string
+	deadline := time.Now().Add(timeout)
+	for i := 0; ; i++ {
+		up := c.running()
+		if len(up) == 0 {
+			c.t.Fatalf("%s %s: no member is running", method, key)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		var err error
+		r, err = c.follow(ctx, up[i%len(up)], method, "/v1/keys"+key, f)
+		cancel()
+		if err == nil && r.status != http.StatusInternalServerError {
+			break
+		}
+		last = fmt.Sprint(r, err)
+		if time.Now().After(deadline) {
+			c.t.Fatalf("%s %s did not succeed within %v; last answer: %s", method, key, timeout, last)
+		}
+		time.Sleep(pollInterval)
+	}
+	return expectEvent(c.t, r)
+}
+
+// set is POST /v1/keys/KEY value=VALUE (plus more form pairs) through
+// whichever member, following redirects and retrying for a while.
+func (c *cluster) set(key, value string, more ...string) event {
+	c.t.Helper()
+	return c.write(http.MethodPost, key, form(append([]string{"value", value}, more...)...), readyTimeout)
+}
+
+// writeKeys has workers concurrent clients write new keys prefix/kNNNNN to
+// the cluster, as 2013 clients did: each follows redirects to the leader
+// and, after an error or a 500, tries the next member. Every attempt writes
+// a key of its own, so a write whose outcome is unknown is never sent again
+// and every acknowledged write is the SET of a new key. Writing stops once
+// total writes are acknowledged (total > 0) or when stop is closed; the
+// acknowledged writes are returned sorted by key. progress, if not nil, is
+// called with the number of acknowledgements so far after each one.
+func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struct{}, progress func(acked int)) []ack {
+	c.t.Helper()
+	var (
+		mu       sync.Mutex
+		acks     []ack
+		attempts int
+		wg       sync.WaitGroup
+	)
+	deadline := time.Now().Add(2 * time.Minute)
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			target := w
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				mu.Lock()
+				i, done := attempts, total > 0 && len(acks) >= total
+				attempts++
+				mu.Unlock()
+				if done {
+					return
+				}
+				if time.Now().After(deadline) {
+					c.t.Errorf("writing %s: still not done after 2 minutes", prefix)
+					return
+				}
+				up := c.running()
+				if len(up) == 0 {
+					time.Sleep(pollInterval)
+					continue
+				}
+				key := fmt.Sprintf("%s/k%05d", prefix, i)
+				value := fmt.Sprintf("value-%05d", i)
+				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				r, err := c.follow(ctx, up[target%len(up)], http.MethodPost, "/v1/keys"+key, form("value", value))
+				cancel()
+				if err != nil || r.status == http.StatusInternalServerError {
+					// The member is gone, or there is no leader (yet), or the
+					// write timed out: its outcome is unknown. Try another member.
+					target++
+					continue
+				}
+				var e event
+				if r.status != http.StatusOK {
+					c.t.Errorf("%v: want 200", r)
+					return
+				}
+				if err := decodeCanonical(r, &e); err != nil {
+					c.t.Errorf("%v: %v", r, err)
+					return
+				}
+				if e.Action != "SET" || e.Key != key || e.Value != value || !e.NewKey || e.PrevValue != "" || e.Index == 0 {
+					c.t.Errorf("%v: want a SET of the new key %s to %s", r, key, value)
+					return
+				}
+				mu.Lock()
+				acks = append(acks, ack{key, value, e.Index})
+				count := len(acks)
+				mu.Unlock()
+				if progress != nil {
+					progress(count)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	sort.Slice(acks, func(i, j int) bool { return acks[i].key < acks[j].key })
+	return acks
+}
+
+// waitApplied polls until every running member has applied the
+// acknowledged write with the highest index, and so every write before it.
+func (c *cluster) waitApplied(acks []ack, timeout time.Duration) {
+	c.t.Helper()
+	if len(acks) == 0 {
+		return
+	}
+	last := acks[0]
+	for _, a := range acks {
+		if a.index > last.index {
+			last = a
+		}
+	}
+	for _, m := range c.running() {
+		waitFor(c.t, timeout, fmt.Sprintf("%s to have %s (index %d)", m.name, last.key, last.index), func() (bool, string) {
+			status, body := m.peek("/v1/keys" + last.key)
+			return status == http.StatusOK, fmt.Sprintf("%d %s", status, body)
+		})
+	}
 }

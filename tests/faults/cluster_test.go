@@ -1,0 +1,762 @@
+package faults
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// Timeouts. Everything waits with a deadline.
+const (
+	readyTimeout  = 30 * time.Second // a member (re)starting and catching up
+	healthTimeout = 30 * time.Second // the cluster settling after a fault
+	exitTimeout   = 10 * time.Second // a killed process going away
+	pollInterval  = 20 * time.Millisecond
+)
+
+// memberFlags are given to every member. The write timeout is short so
+// that a write that cannot commit says so well within a client's patience;
+// the watch history is large so that every acknowledged write can be
+// found by its index at the end; snapshots (and log compaction) come often,
+// so that restarts and catching up go through them too.
+var memberFlags = []string{"-timeout", "1s", "-m", "1000000", "-snapshotCount", "1000"}
+
+// ---------------------------------------------------------------------------
+// Ports
+
+var (
+	portsMu   sync.Mutex
+	portsUsed = map[int]bool{}
+)
+
+// ephemeralLow is the start of the range the kernel picks outgoing ports
+// from. Members are given ports below it, so that a client connection
+// cannot take a killed member's port before the member is restarted on it.
+func ephemeralLow() int {
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if low, err := strconv.Atoi(f[0]); err == nil {
+				return low
+			}
+		}
+	}
+	return 32768
+}
+
+// listenFree opens a listener on a free port of 127.0.0.1 that no other
+// member of this process was given.
+func listenFree() (net.Listener, error) {
+	low := ephemeralLow()
+	for range 200 {
+		port := 0
+		if low > 12000 {
+			port = 10000 + rand.IntN(low-10000)
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		portsMu.Lock()
+		used := portsUsed[p]
+		portsUsed[p] = true
+		portsMu.Unlock()
+		if used {
+			l.Close()
+			continue
+		}
+		return l, nil
+	}
+	return nil, errors.New("no free port found")
+}
+
+// freeAddr returns host:port of a port that was free a moment ago.
+func freeAddr() (string, error) {
+	l, err := listenFree()
+	if err != nil {
+		return "", err
+	}
+	addr := l.Addr().String()
+	l.Close()
+	return addr, nil
+}
+
+// ---------------------------------------------------------------------------
+// Members
+
+// member is one etcd process and the command line it is (re)started with.
+type member struct {
+	idx        int
+	name       string
+	clientAddr string // 127.0.0.1:port of the client API
+	listenAddr string // where it really listens for peers
+	proxy      *peerProxy
+	dataDir    string
+	logPath    string
+	args       []string
+
+	mu      sync.Mutex
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	paused  bool
+	killing bool // the harness is killing it: an exit is expected
+	runs    int
+	// onExit is told of every exit the harness did not cause.
+	onExit func(m *member, err error)
+}
+
+func (m *member) clientURL() string { return "http://" + m.clientAddr }
+
+// raftURL is the advertised raft URL: the proxy's.
+func (m *member) raftURL() string { return "http://" + m.proxy.addr() }
+
+func (m *member) start() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.exited != nil {
+		select {
+		case <-m.exited:
+		default:
+			return fmt.Errorf("%s: start while it is still running", m.name)
+		}
+	}
+	f, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	m.runs++
+	fmt.Fprintf(f, "=== %s run %d: etcd %s\n", time.Now().Format(time.RFC3339Nano), m.runs, strings.Join(m.args, " "))
+	cmd := exec.Command(etcdBin, m.args...)
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		f.Close()
+		return fmt.Errorf("%s: start: %v", m.name, err)
+	}
+	exited := make(chan struct{})
+	m.cmd, m.exited, m.waitErr, m.paused, m.killing = cmd, exited, nil, false, false
+	go func() {
+		err := cmd.Wait()
+		f.Close()
+		m.mu.Lock()
+		m.waitErr = err
+		expected, onExit := m.killing, m.onExit
+		m.mu.Unlock()
+		close(exited)
+		if !expected && onExit != nil {
+			onExit(m, err)
+		}
+	}()
+	return nil
+}
+
+// running reports whether the process is up (paused or not).
+func (m *member) running() bool {
+	m.mu.Lock()
+	exited := m.exited
+	m.mu.Unlock()
+	if exited == nil {
+		return false
+	}
+	select {
+	case <-exited:
+		return false
+	default:
+		return true
+	}
+}
+
+// serving reports whether the process is up and not paused.
+func (m *member) serving() bool {
+	m.mu.Lock()
+	paused := m.paused
+	m.mu.Unlock()
+	return !paused && m.running()
+}
+
+func (m *member) exitErr() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.waitErr
+}
+
+func (m *member) isPaused() bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.paused
+}
+
+func (m *member) signal(sig syscall.Signal) error {
+	m.mu.Lock()
+	cmd := m.cmd
+	m.mu.Unlock()
+	if cmd == nil {
+		return fmt.Errorf("%s was never started", m.name)
+	}
+	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
+		return fmt.Errorf("%s: %v: %v", m.name, sig, err)
+	}
+	return nil
+}
+
+// kill sends SIGKILL (after SIGCONT if paused) and waits for the exit.
+func (m *member) kill() error {
+	if !m.running() {
+		return nil
+	}
+	m.mu.Lock()
+	m.killing = true
+	m.mu.Unlock()
+	m.signal(syscall.SIGCONT)
+	if err := m.signal(syscall.SIGKILL); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	exited := m.exited
+	m.mu.Unlock()
+	select {
+	case <-exited:
+	case <-time.After(exitTimeout):
+		return fmt.Errorf("%s did not exit within %v of SIGKILL", m.name, exitTimeout)
+	}
+	m.mu.Lock()
+	m.paused = false
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *member) pause() error {
+	if err := m.signal(syscall.SIGSTOP); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.paused = true
+	m.mu.Unlock()
+	return nil
+}
+
+func (m *member) resume() error {
+	if err := m.signal(syscall.SIGCONT); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	m.paused = false
+	m.mu.Unlock()
+	return nil
+}
+
+// logTail is the end of the member's log, for error messages.
+func (m *member) logTail(n int) string {
+	b, err := os.ReadFile(m.logPath)
+	if err != nil {
+		return err.Error()
+	}
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// ---------------------------------------------------------------------------
+// Clusters
+
+type cluster struct {
+	t       *testing.T
+	dir     string
+	members []*member
+	ctl     *http.Client // the harness's own requests: short timeouts
+	ctlTr   *http.Transport
+	tl      *timeline
+	// onKill is called after a member was killed: clients drop their
+	// connections to it.
+	onKill func()
+	// ackedIndex is the highest index acknowledged to a client so far.
+	ackedIndex func() uint64
+
+	mu       sync.Mutex
+	excluded map[*member]bool // members that could not be brought back
+	crashes  []string         // members that exited by themselves
+	stale    []string         // members that served a store behind writes acknowledged before they started
+}
+
+// exited records a member's exit that the harness did not cause.
+func (c *cluster) exited(m *member, err error) {
+	tail := m.logTail(20)
+	if strings.Contains(tail, "address already in use") {
+		return // another program held a port: waitReady starts it again
+	}
+	c.tl.add("CRASH: %s exited by itself (%v)", m.name, err)
+	c.mu.Lock()
+	c.crashes = append(c.crashes, fmt.Sprintf("%s exited by itself (%v); its log ends:\n%s", m.name, err, tail))
+	c.mu.Unlock()
+}
+
+// exclude leaves m out of the checks at the end: it could not be
+// restarted.
+func (c *cluster) exclude(m *member) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.excluded == nil {
+		c.excluded = map[*member]bool{}
+	}
+	c.excluded[m] = true
+}
+
+// live is the members not excluded.
+func (c *cluster) live() []*member {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*member
+	for _, m := range c.members {
+		if !c.excluded[m] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+func (c *cluster) crashList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.crashes...)
+}
+
+func (c *cluster) staleList() []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]string(nil), c.stale...)
+}
+
+// checkCaughtUp checks that m, which has just become ready, serves a store
+// that holds every write acknowledged before it was started (index
+// before): a member answers clients only once it has caught up.
+func (c *cluster) checkCaughtUp(m *member, before uint64) {
+	idx, err := c.storeIndex(m)
+	if err != nil || idx >= before {
+		return
+	}
+	msg := fmt.Sprintf("%s served clients at store index %d right after it (re)started, although index %d had been acknowledged before it started", m.name, idx, before)
+	c.tl.add("STALE: %s", msg)
+	c.mu.Lock()
+	c.stale = append(c.stale, msg)
+	c.mu.Unlock()
+}
+
+// newCluster starts n members: the first founds the cluster, the others
+// join it through its proxy. Each serves before the next starts.
+func newCluster(t *testing.T, n int, tl *timeline) *cluster {
+	t.Helper()
+	tr := &http.Transport{
+		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
+		MaxIdleConnsPerHost: 8,
+		DisableCompression:  true,
+	}
+	c := &cluster{
+		t:     t,
+		dir:   t.TempDir(),
+		ctlTr: tr,
+		ctl: &http.Client{
+			Transport:     tr,
+			Timeout:       2 * time.Second,
+			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+		},
+		tl: tl,
+	}
+	t.Cleanup(c.shutdown)
+	for i := range n {
+		name := fmt.Sprintf("node%d", i+1)
+		clientAddr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listenAddr, err := freeAddr()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pl, err := listenFree()
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &member{
+			idx:        i,
+			name:       name,
+			clientAddr: clientAddr,
+			listenAddr: listenAddr,
+			proxy:      newPeerProxy(name, pl, listenAddr),
+			dataDir:    filepath.Join(c.dir, name+".etcd"),
+			logPath:    filepath.Join(c.dir, name+".log"),
+			onExit:     c.exited,
+		}
+		m.args = append([]string{
+			"-n", name,
+			"-c", clientAddr,
+			"-s", m.proxy.addr(),
+			"-sl", listenAddr,
+			"-d", m.dataDir,
+		}, memberFlags...)
+		if i > 0 {
+			m.args = append(m.args, "-C", c.members[0].proxy.addr())
+		}
+		c.members = append(c.members, m)
+		if err := c.startAndWait(m); err != nil {
+			t.Fatalf("starting %s: %v", name, err)
+		}
+	}
+	if _, err := c.waitHealthy(healthTimeout); err != nil {
+		t.Fatalf("the new cluster did not settle: %v", err)
+	}
+	return c
+}
+
+// shutdown kills every member and closes the proxies.
+func (c *cluster) shutdown() {
+	for _, m := range c.members {
+		if err := m.kill(); err != nil {
+			c.t.Errorf("cleanup: %v", err)
+		}
+		m.proxy.close()
+	}
+	c.ctlTr.CloseIdleConnections()
+}
+
+// startAndWait starts m and waits until it serves clients. A port another
+// program took meanwhile is waited out a while.
+func (c *cluster) startAndWait(m *member) error {
+	before := c.acked()
+	if err := m.start(); err != nil {
+		return err
+	}
+	if err := c.waitReady(m, readyTimeout); err != nil {
+		return err
+	}
+	c.checkCaughtUp(m, before)
+	return nil
+}
+
+func (c *cluster) acked() uint64 {
+	if c.ackedIndex == nil {
+		return 0
+	}
+	return c.ackedIndex()
+}
+
+// waitReady polls GET /version until it answers 200: a member answers 500
+// while it starts and catches up.
+func (c *cluster) waitReady(m *member, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	var last string
+	for {
+		if !m.running() {
+			tail := m.logTail(5)
+			if strings.Contains(tail, "address already in use") && time.Now().Before(deadline) {
+				// Another program held one of its ports a moment: start again.
+				c.tl.add("%s: a port was in use; starting it again", m.name)
+				time.Sleep(250 * time.Millisecond)
+				if err := m.start(); err != nil {
+					return err
+				}
+				continue
+			}
+			return fmt.Errorf("%s exited before serving (%v); log ends:\n%s", m.name, m.exitErr(), tail)
+		}
+		status, body, err := c.get(m, "/version")
+		if err == nil && status == http.StatusOK {
+			return nil
+		}
+		last = fmt.Sprintf("%d %s %v", status, body, err)
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s: GET /version not 200 within %v (last: %s)", m.name, timeout, last)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// get is a GET by the harness on m's client port.
+func (c *cluster) get(m *member, path string) (int, string, error) {
+	resp, err := c.ctl.Get(m.clientURL() + path)
+	if err != nil {
+		return -1, "", err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), err
+}
+
+// byRaftURL maps an advertised raft URL (a proxy's) to its member.
+func (c *cluster) byRaftURL(u string) *member {
+	for _, m := range c.members {
+		if m.raftURL() == u {
+			return m
+		}
+	}
+	return nil
+}
+
+// byClientURL maps a URL on a member's client port to the member.
+func (c *cluster) byClientURL(raw string) *member {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil
+	}
+	for _, m := range c.members {
+		if u.Scheme == "http" && u.Host == m.clientAddr {
+			return m
+		}
+	}
+	return nil
+}
+
+// leaderVotes asks every serving member who leads and counts the answers
+// by member.
+func (c *cluster) leaderVotes() (map[*member]int, []string) {
+	votes := map[*member]int{}
+	var states []string
+	for _, m := range c.members {
+		if !m.serving() {
+			states = append(states, m.name+": down")
+			continue
+		}
+		status, body, err := c.get(m, "/v1/leader")
+		states = append(states, fmt.Sprintf("%s: %d %s %v", m.name, status, body, errString(err)))
+		if err == nil && status == http.StatusOK {
+			if l := c.byRaftURL(body); l != nil {
+				votes[l]++
+			}
+		}
+	}
+	return votes, states
+}
+
+func errString(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// findLeader polls until a majority of the members name the same serving
+// member as leader, and returns it; except may not be it.
+func (c *cluster) findLeader(timeout time.Duration, except *member) (*member, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		votes, states := c.leaderVotes()
+		for l, n := range votes {
+			if n > len(c.members)/2 && l != except && l.serving() {
+				return l, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("no leader named by a majority within %v: %s", timeout, strings.Join(states, "; "))
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+// waitHealthy polls until every member (not excluded) runs unpaused,
+// serves clients, and names the same serving leader. It returns the leader.
+func (c *cluster) waitHealthy(timeout time.Duration) (*member, error) {
+	deadline := time.Now().Add(timeout)
+	for {
+		leader, state := c.healthy()
+		if leader != nil {
+			return leader, nil
+		}
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("cluster not healthy within %v: %s", timeout, state)
+		}
+		time.Sleep(pollInterval)
+	}
+}
+
+func (c *cluster) healthy() (*member, string) {
+	var states []string
+	live := c.live()
+	for _, m := range live {
+		if !m.serving() {
+			return nil, m.name + " is down or paused"
+		}
+		if status, body, err := c.get(m, "/version"); err != nil || status != http.StatusOK {
+			return nil, fmt.Sprintf("%s: GET /version %d %s %v", m.name, status, body, errString(err))
+		}
+	}
+	votes, s := c.leaderVotes()
+	states = append(states, s...)
+	for l, n := range votes {
+		if n == len(live) && l.serving() {
+			return l, ""
+		}
+	}
+	return nil, strings.Join(states, "; ")
+}
+
+// isolate cuts m off from its peers, both ways: its proxy refuses all it
+// would receive, the others' proxies refuse all it sends.
+func (c *cluster) isolate(m *member, mode dropMode) {
+	for _, o := range c.members {
+		if o == m {
+			o.proxy.cut(true, nil, mode)
+		} else {
+			o.proxy.cut(false, []string{m.name}, mode)
+		}
+	}
+}
+
+// heal forwards all peer traffic again.
+func (c *cluster) heal() {
+	for _, m := range c.members {
+		m.proxy.heal()
+	}
+}
+
+// kill kills m with SIGKILL.
+func (c *cluster) kill(m *member) error {
+	err := m.kill()
+	c.ctlTr.CloseIdleConnections()
+	if c.onKill != nil {
+		c.onKill()
+	}
+	return err
+}
+
+// randomMember picks any member.
+func (c *cluster) randomMember(rng *rand.Rand) *member {
+	return c.members[rng.IntN(len(c.members))]
+}
+
+// ---------------------------------------------------------------------------
+// Reading the state of every member, at the end
+
+// event is a response object of the v1 API.
+type event struct {
+	Action     string `json:"action"`
+	Key        string `json:"key"`
+	Dir        bool   `json:"dir,omitempty"`
+	PrevValue  string `json:"prevValue,omitempty"`
+	Value      string `json:"value,omitempty"`
+	NewKey     bool   `json:"newKey,omitempty"`
+	Expiration string `json:"expiration,omitempty"`
+	TTL        int64  `json:"ttl,omitempty"`
+	Index      uint64 `json:"index"`
+}
+
+// etcdError is the error body of the v1 API.
+type etcdError struct {
+	ErrorCode int    `json:"errorCode"`
+	Message   string `json:"message"`
+	Cause     string `json:"cause,omitempty"`
+}
+
+// list is GET /v1/keys/DIR/ on m (not consistent: m's own state).
+func (c *cluster) list(m *member, dir string) ([]event, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.clientURL()+"/v1/keys"+strings.TrimSuffix(dir, "/")+"/", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := c.ctlTr.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s: GET %s: %d %s", m.name, dir, resp.StatusCode, b)
+	}
+	var list []event
+	if err := json.Unmarshal(b, &list); err != nil {
+		return nil, fmt.Errorf("%s: GET %s: %v: %s", m.name, dir, err, b)
+	}
+	return list, nil
+}
+
+// tree reads m's whole key space: files map to their values, directories
+// to "<dir>". It also returns the store index the listings reported.
+func (c *cluster) tree(m *member) (map[string]string, uint64, error) {
+	out := map[string]string{}
+	var index uint64
+	var walk func(dir string) error
+	walk = func(dir string) error {
+		list, err := c.list(m, dir)
+		if err != nil {
+			return err
+		}
+		for _, e := range list {
+			index = max(index, e.Index)
+			if e.Dir {
+				out[e.Key] = "<dir>"
+				if err := walk(e.Key); err != nil {
+					return err
+				}
+			} else {
+				out[e.Key] = e.Value
+			}
+		}
+		return nil
+	}
+	return out, index, walk("")
+}
+
+// storeIndex is the store index m reports in its root listing.
+func (c *cluster) storeIndex(m *member) (uint64, error) {
+	list, err := c.list(m, "/")
+	if err != nil {
+		return 0, err
+	}
+	if len(list) == 0 {
+		return 0, fmt.Errorf("%s: the root is empty", m.name)
+	}
+	return list[0].Index, nil
+}
+
+// waitConverged polls until every member (not excluded) reports the same
+// store index twice in a row, and returns it.
+func (c *cluster) waitConverged(timeout time.Duration) (uint64, error) {
+	deadline := time.Now().Add(timeout)
+	var prev uint64
+	for {
+		var idx []uint64
+		var state []string
+		same := true
+		for _, m := range c.live() {
+			i, err := c.storeIndex(m)
+			state = append(state, fmt.Sprintf("%s: %d %v", m.name, i, errString(err)))
+			if err != nil || (len(idx) > 0 && i != idx[0]) {
+				same = false
+			}
+			idx = append(idx, i)
+		}
+		if same && idx[0] == prev {
+			return prev, nil
+		}
+		if same {
+			prev = idx[0]
+		} else {
+			prev = 0
+		}
+		if time.Now().After(deadline) {
+			return 0, fmt.Errorf("members did not reach the same store index within %v: %s", timeout, strings.Join(state, "; "))
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}

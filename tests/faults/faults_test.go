@@ -1,0 +1,797 @@
+package faults
+
+import (
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// Shape of the workload.
+const (
+	clients        = 8
+	durableWriters = 2
+	registers      = 3
+)
+
+// Fault lengths. The election timeout is 150 ms (up to twice that).
+const (
+	pauseFor     = time.Second
+	partitionFor = 2 * time.Second
+)
+
+// config is what the environment asks of a run.
+type config struct {
+	duration     time.Duration
+	seed         uint64
+	artifacts    string // where evidence goes; "" means a new directory in os.TempDir()
+	checkTimeout time.Duration
+	// strictCatchUp fails the test when a restarted member serves a store
+	// behind writes acknowledged before it started.
+	strictCatchUp bool
+}
+
+func loadConfig(t *testing.T) config {
+	cfg := config{duration: 30 * time.Second, checkTimeout: 60 * time.Second}
+	if testing.Short() {
+		cfg.duration = 10 * time.Second
+	}
+	if v := os.Getenv("FAULTS_DURATION"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("FAULTS_DURATION=%q: want a positive Go duration such as 45s or 5m", v)
+		}
+		cfg.duration = d
+	}
+	if v := os.Getenv("FAULTS_CHECK_TIMEOUT"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			t.Fatalf("FAULTS_CHECK_TIMEOUT=%q: want a positive Go duration", v)
+		}
+		cfg.checkTimeout = d
+	}
+	cfg.seed = uint64(time.Now().UnixNano())
+	if v := os.Getenv("FAULTS_SEED"); v != "" {
+		s, err := strconv.ParseUint(v, 10, 64)
+		if err != nil {
+			t.Fatalf("FAULTS_SEED=%q: want an unsigned integer", v)
+		}
+		cfg.seed = s
+	}
+	cfg.artifacts = os.Getenv("FAULTS_ARTIFACTS")
+	cfg.strictCatchUp = os.Getenv("FAULTS_STRICT_CATCHUP") == "1"
+	return cfg
+}
+
+// ---------------------------------------------------------------------------
+// Timeline
+
+// timeline is what the harness did, with times since the start of the run:
+// faults, and what the cluster did about them.
+type timeline struct {
+	t     *testing.T
+	start time.Time
+	mu    sync.Mutex
+	lines []string
+}
+
+func (tl *timeline) add(format string, args ...any) {
+	line := fmt.Sprintf("t=%7.3fs ", time.Since(tl.start).Seconds()) + fmt.Sprintf(format, args...)
+	tl.mu.Lock()
+	tl.lines = append(tl.lines, line)
+	tl.mu.Unlock()
+	tl.t.Log(line)
+}
+
+func (tl *timeline) String() string {
+	tl.mu.Lock()
+	defer tl.mu.Unlock()
+	return strings.Join(tl.lines, "\n") + "\n"
+}
+
+// ---------------------------------------------------------------------------
+// Faults
+
+type faultKind string
+
+const (
+	killLeader      faultKind = "kill -9 leader, restart"
+	killRandom      faultKind = "kill -9 random member, restart"
+	pauseLeader     faultKind = "SIGSTOP leader 1s"
+	restartAll      faultKind = "kill -9 all, restart all"
+	partitionLeader faultKind = "partition leader 2s"
+)
+
+var faultCycle = []faultKind{killLeader, killRandom, pauseLeader, restartAll, partitionLeader}
+
+// nemesis injects faults into the cluster.
+type nemesis struct {
+	c      *cluster
+	tl     *timeline
+	rng    *rand.Rand
+	counts map[string]int
+}
+
+func (n *nemesis) leader() (*member, error) { return n.c.findLeader(healthTimeout, nil) }
+
+// inject runs one fault to its end (every member restarted, resumed,
+// healed); it does not wait for the cluster to settle.
+func (n *nemesis) inject(kind faultKind) error {
+	c := n.c
+	switch kind {
+	case killLeader:
+		l, err := n.leader()
+		if err != nil {
+			return err
+		}
+		n.tl.add("kill -9 %s (leader)", l.name)
+		if err := c.kill(l); err != nil {
+			return err
+		}
+		start := time.Now()
+		nl, err := c.findLeader(healthTimeout, l)
+		if err != nil {
+			return fmt.Errorf("after killing the leader %s, the others elected none: %v", l.name, err)
+		}
+		n.tl.add("%s leads, %v after the kill", nl.name, time.Since(start).Round(time.Millisecond))
+		n.tl.add("restart %s", l.name)
+		return c.startAndWait(l)
+	case killRandom:
+		m := c.randomMember(n.rng)
+		n.tl.add("kill -9 %s", m.name)
+		if err := c.kill(m); err != nil {
+			return err
+		}
+		time.Sleep(time.Duration(n.rng.IntN(500)) * time.Millisecond) // down for a while
+		n.tl.add("restart %s", m.name)
+		return c.startAndWait(m)
+	case pauseLeader:
+		l, err := n.leader()
+		if err != nil {
+			return err
+		}
+		n.tl.add("SIGSTOP %s (leader)", l.name)
+		if err := l.pause(); err != nil {
+			return err
+		}
+		time.Sleep(pauseFor)
+		n.tl.add("SIGCONT %s", l.name)
+		return l.resume()
+	case restartAll:
+		order := n.rng.Perm(len(c.members))
+		n.tl.add("kill -9 all")
+		for _, i := range order {
+			if err := c.kill(c.members[i]); err != nil {
+				return err
+			}
+		}
+		n.tl.add("restart all")
+		before := c.acked()
+		for _, i := range order {
+			if err := c.members[i].start(); err != nil {
+				return err
+			}
+		}
+		var wg sync.WaitGroup
+		errs := make([]error, len(c.members))
+		for i, m := range c.members {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if errs[i] = c.waitReady(m, readyTimeout); errs[i] == nil {
+					c.checkCaughtUp(m, before)
+				}
+			}()
+		}
+		wg.Wait()
+		for _, err := range errs {
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	case partitionLeader:
+		l, err := n.leader()
+		if err != nil {
+			return err
+		}
+		mode := dropMode(n.rng.IntN(2))
+		n.tl.add("partition %s (leader) from the others (%v)", l.name, mode)
+		start := time.Now()
+		c.isolate(l, mode)
+		// The majority should elect a leader of its own meanwhile.
+		var nl *member
+		for time.Since(start) < partitionFor && nl == nil {
+			votes, _ := c.leaderVotes()
+			for m, v := range votes {
+				if m != l && v > len(c.members)/2 && m.serving() {
+					nl = m
+				}
+			}
+			if nl == nil {
+				time.Sleep(pollInterval)
+			}
+		}
+		if nl != nil {
+			n.tl.add("%s leads the majority, %v after the cut", nl.name, time.Since(start).Round(time.Millisecond))
+			n.counts["partitions in which the majority elected a leader"]++
+		}
+		time.Sleep(time.Until(start.Add(partitionFor)))
+		n.tl.add("heal")
+		c.heal()
+		return nil
+	}
+	return fmt.Errorf("unknown fault %q", kind)
+}
+
+// ---------------------------------------------------------------------------
+// The test
+
+func TestFaults(t *testing.T) {
+	cfg := loadConfig(t)
+	tl := &timeline{t: t, start: time.Now()}
+	rng := rand.New(rand.NewPCG(cfg.seed, 1))
+	tl.add("seed %d (FAULTS_SEED=%d makes the same random choices), faults for %v", cfg.seed, cfg.seed, cfg.duration)
+
+	c := newCluster(t, 3, tl)
+	w := newWorkload(c, registers)
+	c.onKill = w.tr.CloseIdleConnections
+	c.ackedIndex = w.maxAcked
+	ev := &evidence{t: t, cfg: cfg, c: c, w: w, tl: tl}
+	t.Cleanup(ev.saveOnFailure)
+	tl.add("cluster up: %s", memberList(c))
+
+	// The clients.
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var durableSeq atomic.Int64
+	for i := range clients {
+		wg.Add(1)
+		go func() { defer wg.Done(); w.runClient(i, cfg.seed, stop) }()
+	}
+	for i := range durableWriters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			w.runDurable(i, cfg.seed, func() int { return int(durableSeq.Add(1)) }, stop)
+		}()
+	}
+	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
+	t.Cleanup(stopClients)
+
+	// The faults.
+	nem := &nemesis{c: c, tl: tl, rng: rng, counts: map[string]int{}}
+	faultCounts := map[faultKind]int{}
+	end := time.Now().Add(cfg.duration)
+	var faultErr error
+	for i := 0; time.Now().Before(end); i++ {
+		kind := faultCycle[i%len(faultCycle)]
+		faultCounts[kind]++
+		if err := nem.inject(kind); err != nil {
+			faultErr = fmt.Errorf("fault %q: %v", kind, err)
+			break
+		}
+		start := time.Now()
+		leader, err := c.waitHealthy(healthTimeout)
+		if err != nil {
+			faultErr = fmt.Errorf("after fault %q: %v", kind, err)
+			break
+		}
+		tl.add("healthy again after %v: %s leads", time.Since(start).Round(time.Millisecond), leader.name)
+		// A quiet moment between faults.
+		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
+	}
+	if faultErr != nil {
+		tl.add("STOPPED: %v", faultErr)
+		t.Errorf("the cluster did not recover: %v", faultErr)
+		// Leave nothing cut, stopped or down, and see if it settles.
+		c.heal()
+		for _, m := range c.members {
+			if m.isPaused() {
+				m.resume()
+			}
+			if !m.running() {
+				if err := c.startAndWait(m); err != nil {
+					// The failure is reported; check the others.
+					t.Errorf("%s cannot be restarted; leaving it out of the checks at the end: %v", m.name, err)
+					tl.add("%s left out of the checks at the end", m.name)
+					c.exclude(m)
+				}
+			}
+		}
+		if _, err := c.waitHealthy(healthTimeout); err != nil {
+			// Check what was recorded until then, without the watch
+			// history (the members cannot all be asked).
+			stopClients()
+			tl.add("clients stopped")
+			raw := w.history()
+			ev.history = raw
+			lin := checkLinearizable(t, cfg, tl, ev, raw, nil, false)
+			t.Fatalf("the cluster is still not healthy with every fault removed: %v (the history until then: %s)", err, lin.result)
+		}
+	}
+
+	// Faults are over: the clients must get answers again.
+	tl.add("faults over; waiting for progress")
+	healedAt := w.now()
+	progressDeadline := time.Now().Add(healthTimeout)
+	for {
+		w.mu.Lock()
+		last := w.lastDone
+		w.mu.Unlock()
+		if last > healedAt {
+			break
+		}
+		if time.Now().After(progressDeadline) {
+			t.Errorf("no client operation succeeded within %v after the faults ended", healthTimeout)
+			break
+		}
+		time.Sleep(pollInterval)
+	}
+	time.Sleep(500 * time.Millisecond) // a little healthy traffic at the end
+	stopClients()
+	tl.add("clients stopped")
+	if err := w.finalReads(); err != nil {
+		t.Error(err)
+	}
+
+	if err := w.writeEnd(); err != nil {
+		t.Error(err)
+	}
+
+	// Durability, and agreement of the members.
+	lost := checkDurability(t, c, w, tl)
+
+	// The members' record of the registers' writes.
+	live := c.live()
+	recs := make([][]event, len(live))
+	recErrs := make([]error, len(live))
+	var scan sync.WaitGroup
+	for i, m := range live {
+		scan.Add(1)
+		go func() { defer scan.Done(); recs[i], recErrs[i] = c.scanHistory(m) }()
+	}
+	scan.Wait()
+	var record []event
+	recordOK := true
+	for _, err := range recErrs {
+		if err != nil {
+			t.Errorf("reading the history of /lin: %v", err)
+			recordOK = false
+		}
+	}
+	if recordOK {
+		if msg := sameRecords(live, recs); msg != "" {
+			t.Errorf("watch history: %s", msg)
+		}
+		record = recs[0]
+		for _, msg := range checkRecord(record, w) {
+			t.Errorf("watch history: %s", msg)
+			recordOK = false
+		}
+		tl.add("watch history of /lin: %d writes, the same on %d members", len(record), len(live))
+	}
+
+	// Linearizability.
+	raw := w.history()
+	ev.history = raw
+	lin := checkLinearizable(t, cfg, tl, ev, raw, record, recordOK)
+
+	// Index order.
+	idxViolations, idxTotal := checkIndexOrder(w.indexed, 20)
+	for _, v := range idxViolations {
+		t.Errorf("index order: %s", v)
+	}
+
+	// Anomalies: answers no correct member gives.
+	w.mu.Lock()
+	anomalies, anomalyCount := append([]string(nil), w.anomalies...), w.anomalyCount
+	w.mu.Unlock()
+	for _, a := range anomalies {
+		t.Errorf("anomaly: %s", a)
+	}
+
+	// Crashes, and members that served before catching up.
+	crashes, stale := c.crashList(), c.staleList()
+	for _, cr := range crashes {
+		t.Errorf("CRASH: %s", cr)
+	}
+	for _, st := range stale {
+		// Reads without consistent=true may be stale (SPEC section 6), so
+		// this is outside what the test asserts unless asked; the README
+		// does promise that a restarted member serves only once caught up.
+		if cfg.strictCatchUp {
+			t.Errorf("STALE AFTER RESTART: %s", st)
+		} else {
+			t.Logf("STALE AFTER RESTART (not failing the test; FAULTS_STRICT_CATCHUP=1 does): %s", st)
+		}
+	}
+
+	// Counts.
+	var lines []string
+	lines = append(lines, fmt.Sprintf("faults run: %v of faults, seed %d", cfg.duration, cfg.seed))
+	lines = append(lines, "operations (kind outcome: count):")
+	for _, s := range w.summary() {
+		lines = append(lines, "  "+s)
+	}
+	lines = append(lines, "faults injected:")
+	for _, k := range faultCycle {
+		lines = append(lines, fmt.Sprintf("  %s: %d", k, faultCounts[k]))
+	}
+	for k, v := range nem.counts {
+		lines = append(lines, fmt.Sprintf("  %s: %d", k, v))
+	}
+	var refused, forwarded int64
+	for _, m := range c.members {
+		refused += m.proxy.refused.Load()
+		forwarded += m.proxy.forwarded.Load()
+	}
+	lines = append(lines, fmt.Sprintf("peer messages: %d forwarded, %d refused by partitions", forwarded, refused))
+	violations := 0
+	if lin.result == porcupine.Illegal {
+		violations = 1
+	}
+	lines = append(lines,
+		fmt.Sprintf("linearizability: %s (%d operations on %d keys, checked in %v)", lin.result, lin.ops, registers, lin.took),
+		fmt.Sprintf("unknown outcomes: %d (committed: %d, never took effect: %d, per the watch history)", lin.unknowns, lin.resolved.committed, lin.resolved.absent),
+		fmt.Sprintf("linearizability violations: %d", violations),
+		fmt.Sprintf("index order violations: %d (over %d indexed answers)", idxTotal, len(w.indexed)),
+		fmt.Sprintf("anomalous answers: %d", anomalyCount),
+		fmt.Sprintf("crashes: %d", len(crashes)),
+		fmt.Sprintf("members serving a store behind acknowledged writes right after a restart: %d", len(stale)),
+		fmt.Sprintf("durable writes acknowledged: %d; lost writes: %d", len(w.durable), lost),
+	)
+	summary := strings.Join(lines, "\n")
+	ev.summary = summary
+	t.Logf("summary:\n%s", summary)
+	if cfg.artifacts != "" {
+		ev.saveAll()
+	}
+}
+
+func memberList(c *cluster) string {
+	var s []string
+	for _, m := range c.members {
+		s = append(s, fmt.Sprintf("%s (client %s, raft %s via proxy %s)", m.name, m.clientAddr, m.listenAddr, m.proxy.addr()))
+	}
+	return strings.Join(s, ", ")
+}
+
+// checkDurability checks, once the cluster is quiet, that every member
+// (not excluded) holds the same keys and values, that every acknowledged durable write is
+// on every member, and that each member's watch history has it at its
+// index. It returns the number of lost writes.
+func checkDurability(t *testing.T, c *cluster, w *workload, tl *timeline) int {
+	t.Helper()
+	if _, err := c.waitHealthy(healthTimeout); err != nil {
+		t.Errorf("durability: the cluster is not healthy at the end: %v", err)
+		return 0
+	}
+	index, err := c.waitConverged(healthTimeout)
+	if err != nil {
+		t.Errorf("durability: %v", err)
+		return 0
+	}
+	tl.add("every member at store index %d", index)
+
+	live := c.live()
+	trees := make([]map[string]string, len(live))
+	for i, m := range live {
+		tree, _, err := c.tree(m)
+		if err != nil {
+			t.Errorf("durability: listing %s: %v", m.name, err)
+			return 0
+		}
+		trees[i] = tree
+	}
+	for i := 1; i < len(trees); i++ {
+		if diff := treeDiff(trees[0], trees[i], 10); len(diff) > 0 {
+			t.Errorf("members disagree: %s and %s differ in %d keys, among them:\n  %s",
+				live[0].name, live[i].name, len(diff), strings.Join(diff, "\n  "))
+		}
+	}
+
+	w.mu.Lock()
+	acks := append([]durableAck(nil), w.durable...)
+	w.mu.Unlock()
+	sort.Slice(acks, func(i, j int) bool { return acks[i].Index < acks[j].Index })
+
+	lostKeys := map[string]bool{}
+	var lostLines []string
+	for i, m := range live {
+		for _, a := range acks {
+			if got, ok := trees[i][a.Key]; !ok || got != a.Value {
+				lostKeys[a.Key] = true
+				if len(lostLines) < 20 {
+					lostLines = append(lostLines, fmt.Sprintf("%s: acknowledged %s=%s at index %d, found %q (present: %v)", m.name, a.Key, a.Value, a.Index, got, ok))
+				}
+			}
+		}
+	}
+
+	// Each member's history must hold each write at its index.
+	type job struct {
+		m *member
+		a durableAck
+	}
+	jobs := make(chan job)
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	watchBad := 0
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := range jobs {
+				if msg := watchAt(c, j.m, j.a); msg != "" {
+					mu.Lock()
+					watchBad++
+					lostKeys[j.a.Key] = true
+					if len(lostLines) < 40 {
+						lostLines = append(lostLines, msg)
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for _, m := range live {
+		for _, a := range acks {
+			mu.Lock()
+			giveUp := watchBad >= 20
+			mu.Unlock()
+			if giveUp {
+				break
+			}
+			jobs <- job{m, a}
+		}
+	}
+	close(jobs)
+	wg.Wait()
+	for _, l := range lostLines {
+		t.Errorf("LOST WRITE: %s", l)
+	}
+	tl.add("durability: %d acknowledged writes checked on %d members (listing and watch at index), %d lost", len(acks), len(live), len(lostKeys))
+	return len(lostKeys)
+}
+
+// watchAt checks that POST /v1/watch/KEY index=I on m answers at once with
+// the write acknowledged at index I; "" when it does.
+func watchAt(c *cluster, m *member, a durableAck) string {
+	form := strings.NewReader("index=" + strconv.FormatUint(a.Index, 10))
+	resp, err := c.ctl.Post(m.clientURL()+"/v1/watch"+a.Key, "application/x-www-form-urlencoded", form)
+	if err != nil {
+		return fmt.Sprintf("%s: watch %s index=%d: %v (the write is not in its history)", m.name, a.Key, a.Index, err)
+	}
+	defer resp.Body.Close()
+	var e event
+	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 200 {
+		return fmt.Sprintf("%s: watch %s index=%d: status %d, %v", m.name, a.Key, a.Index, resp.StatusCode, err)
+	}
+	if e.Action != "SET" || e.Key != a.Key || e.Value != a.Value || e.Index != a.Index {
+		return fmt.Sprintf("%s: watch %s index=%d: got %+v, want the SET of %s at that index", m.name, a.Key, a.Index, e, a.Value)
+	}
+	return ""
+}
+
+// treeDiff lists keys whose values differ between two listings.
+func treeDiff(a, b map[string]string, limit int) []string {
+	var diff []string
+	for k, va := range a {
+		if vb, ok := b[k]; !ok || va != vb {
+			diff = append(diff, fmt.Sprintf("%s: %q vs %q (present: %v)", k, va, vb, ok))
+		}
+	}
+	for k, vb := range b {
+		if _, ok := a[k]; !ok {
+			diff = append(diff, fmt.Sprintf("%s: absent vs %q", k, vb))
+		}
+	}
+	sort.Strings(diff)
+	if len(diff) > limit {
+		total := len(diff)
+		diff = append(diff[:limit], fmt.Sprintf("… %d in all", total))
+	}
+	return diff
+}
+
+// linResult is what the linearizability check found.
+type linResult struct {
+	result   porcupine.CheckResult
+	ops      int
+	unknowns int
+	resolved resolution
+	took     time.Duration
+}
+
+// checkLinearizable checks the history with porcupine, after resolving
+// unknown outcomes with the members' record when there is a good one. A
+// violation fails the test and is saved as a visualization.
+func checkLinearizable(t *testing.T, cfg config, tl *timeline, ev *evidence, raw []porcupine.Operation, record []event, recordOK bool) linResult {
+	t.Helper()
+	var lr linResult
+	history := raw
+	if recordOK {
+		history, lr.resolved = resolve(raw, record)
+	}
+	lr.ops = len(history)
+	for _, op := range raw {
+		if op.Output.(regOutput).Unknown {
+			lr.unknowns++
+		}
+	}
+	start := time.Now()
+	res, info := porcupine.CheckOperationsVerbose(registerModel, history, cfg.checkTimeout)
+	lr.result, lr.took = res, time.Since(start).Round(time.Millisecond)
+	if recordOK {
+		tl.add("porcupine: %s for %d operations in %v (%d of unknown outcome: %d committed, %d never took effect, per the watch history)",
+			res, len(history), lr.took, lr.unknowns, lr.resolved.committed, lr.resolved.absent)
+	} else {
+		tl.add("porcupine: %s for %d operations in %v (%d of unknown outcome, left open)", res, len(history), lr.took, lr.unknowns)
+	}
+	switch res {
+	case porcupine.Illegal:
+		ev.violation = true
+		path := ev.save("linearizability.html", nil)
+		if err := porcupine.VisualizePath(registerModel, info, path); err != nil {
+			t.Errorf("writing the visualization: %v", err)
+		}
+		verdict := "the clients' own history, with unknown outcomes left open"
+		if recordOK {
+			verdict = "unknown outcomes resolved by the watch history; the clients' own history is not linearizable either"
+			rawRes := porcupine.CheckOperationsTimeout(registerModel, raw, cfg.checkTimeout)
+			tl.add("porcupine on the history without the watch history's help: %s", rawRes)
+			switch rawRes {
+			case porcupine.Ok:
+				verdict = "unknown outcomes resolved by the watch history; the clients' own history IS linearizable, so the watch history contradicts what the clients saw"
+			case porcupine.Unknown:
+				verdict = "unknown outcomes resolved by the watch history; the clients' own history could not be decided in time"
+			}
+		}
+		t.Errorf("LINEARIZABILITY VIOLATION: the history of the registers is not linearizable (%s); visualization: %s", verdict, path)
+	case porcupine.Unknown:
+		t.Errorf("porcupine could not decide within %v (FAULTS_CHECK_TIMEOUT) on %d operations", cfg.checkTimeout, len(history))
+	}
+	return lr
+}
+
+// ---------------------------------------------------------------------------
+// Evidence
+
+// evidence saves what a failure needs to be understood: the history, the
+// timeline, the members' logs, the visualization of a violation.
+type evidence struct {
+	t         *testing.T
+	cfg       config
+	c         *cluster
+	w         *workload
+	tl        *timeline
+	history   []porcupine.Operation
+	violation bool
+	summary   string
+
+	mu  sync.Mutex
+	dir string
+}
+
+// directory creates the run's artifact directory on first use.
+func (e *evidence) directory() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.dir != "" {
+		return e.dir
+	}
+	root := e.cfg.artifacts
+	if root == "" {
+		root = filepath.Join(os.TempDir(), "etcd-faults")
+	}
+	if err := os.MkdirAll(root, 0o755); err != nil {
+		e.t.Errorf("artifacts: %v", err)
+		return os.TempDir()
+	}
+	dir, err := os.MkdirTemp(root, time.Now().Format("run-20060102-150405-"))
+	if err != nil {
+		e.t.Errorf("artifacts: %v", err)
+		return os.TempDir()
+	}
+	e.dir = dir
+	return dir
+}
+
+// save writes data to name in the artifact directory (data nil: only the
+// path) and returns the path.
+func (e *evidence) save(name string, data []byte) string {
+	path := filepath.Join(e.directory(), name)
+	if data != nil {
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			e.t.Errorf("artifacts: %v", err)
+		}
+	}
+	return path
+}
+
+func (e *evidence) saveOnFailure() {
+	if e.t.Failed() {
+		dir := e.saveAll()
+		e.t.Logf("evidence saved in %s", dir)
+	}
+}
+
+// saveAll writes the history, the timeline, the summary and the members'
+// logs.
+func (e *evidence) saveAll() string {
+	dir := e.directory()
+	e.save("timeline.txt", []byte(e.tl.String()))
+	if e.summary != "" {
+		e.save("summary.txt", []byte(e.summary+"\n"))
+	}
+	hist := e.history
+	if hist == nil {
+		hist = e.w.history()
+	}
+	var b strings.Builder
+	for _, op := range hist {
+		line, _ := json.Marshal(map[string]any{
+			"client": op.ClientId, "call": op.Call, "return": op.Return,
+			"input": op.Input, "output": op.Output, "meta": op.Metadata,
+			"text": describeOp(op.Input, op.Output),
+		})
+		b.Write(line)
+		b.WriteByte('\n')
+	}
+	e.save("history.jsonl", []byte(b.String()))
+	e.w.mu.Lock()
+	durable, _ := json.Marshal(e.w.durable)
+	e.w.mu.Unlock()
+	e.save("durable-acks.json", durable)
+	for _, m := range e.c.members {
+		if data, err := os.ReadFile(m.logPath); err == nil {
+			e.save(m.name+".log", data)
+		}
+	}
+	if e.t.Failed() {
+		// The members' data directories, as they are now (running members
+		// may still be writing): raft log, conf, snapshots.
+		for _, m := range e.c.members {
+			if err := copyTree(m.dataDir, filepath.Join(dir, m.name+".etcd")); err != nil {
+				e.t.Logf("artifacts: copying %s: %v", m.dataDir, err)
+			}
+		}
+	}
+	return dir
+}
+
+// copyTree copies the regular files below src to dst.
+func copyTree(src, dst string) error {
+	return filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel(src, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(dst, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, data, 0o644)
+	})
+}
