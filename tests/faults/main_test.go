@@ -13,9 +13,9 @@ package faults
 import (
 	"fmt"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"testing"
+
+	"github.com/etcd-recreation/etcd/internal/testbin"
 )
 
 // etcdBin is the daemon under test, built once by TestMain.
@@ -30,24 +30,9 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	etcdBin = filepath.Join(dir, "etcd")
-	goTool := "go"
-	if root := os.Getenv("GOROOT"); root != "" {
-		if p := filepath.Join(root, "bin", "go"); fileExists(p) {
-			goTool = p
-		}
-	}
-	build := exec.Command(goTool, "build", "-o", etcdBin, "github.com/etcd-recreation/etcd")
-	build.Stdout = os.Stderr
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: building etcd: %v\n", err)
+	if etcdBin, err = testbin.Build(dir); err != nil {
+		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
 		return 1
 	}
 	return m.Run()
-}
-
-func fileExists(p string) bool {
-	_, err := os.Stat(p)
-	return err == nil
 }
