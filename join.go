@@ -133,7 +133,8 @@ func explainTLSMismatch(err error) error {
 	var badHost x509.HostnameError
 	var verify *tls.CertificateVerificationError
 	switch {
-	case errors.As(err, &plain):
+	// net/http reports the plain answer to its TLS hello in words only.
+	case errors.As(err, &plain), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):
 		return fmt.Errorf("%w: the member serves its peers over plain HTTP; a cluster uses TLS on every peer port or on none", errJoinRefused)
 	case errors.As(err, &alert):
 		return fmt.Errorf("%w: the member refused this node's certificate (%v): it must be signed by the member's -serverCAFile", errJoinRefused, err)

@@ -304,3 +304,23 @@ func TestTLSReloadServesTheNewCertificate(t *testing.T) {
 		t.Fatalf("still serving certificate %v after the reload", before)
 	}
 }
+
+func TestTLSMemberCannotJoinPlainCluster(t *testing.T) {
+	plain := startTestNode(t)
+	ca := newTestCA(t, "ca")
+	cert, key := ca.issue("node2")
+	cfg, err := parseFlags([]string{"-n", "node2", "-d", t.TempDir(), "-c", "127.0.0.1:" + freePort(t),
+		"-s", "127.0.0.1:" + freePort(t), "-C", plain.e.cfg.RaftAddr, "-r", "1",
+		"-serverCert", cert, "-serverKey", key, "-serverCAFile", ca.file}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := startEtcd(cfg)
+	if err == nil {
+		e.stop()
+		t.Fatal("a TLS member joined a plain cluster")
+	}
+	if !strings.Contains(err.Error(), "plain HTTP") {
+		t.Fatalf("error %q does not explain the TLS mismatch", err)
+	}
+}

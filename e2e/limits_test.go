@@ -105,3 +105,43 @@ func residentMB(t *testing.T, n *node) int {
 	t.Fatal("no VmRSS in /proc status")
 	return 0
 }
+
+// TestSlowClientsDoNotStallWrites holds requests that never finish sending
+// their bodies, and watches whose answers are never read, while other
+// clients write: the state machine never waits for a client.
+func TestSlowClientsDoNotStallWrites(t *testing.T) {
+	n := startNode(t, "slow")
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
+	var conns []net.Conn
+	t.Cleanup(func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	for i := range 100 {
+		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+		if i%2 == 0 {
+			// A body promised and never sent.
+			fmt.Fprintf(c, "POST /v1/keys/slow/%d HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\nvalue=", i)
+		} else {
+			// A watch on the key written below, whose answer nobody reads.
+			fmt.Fprintf(c, "GET /v1/watch/busy HTTP/1.1\r\nHost: x\r\n\r\n")
+		}
+	}
+	n.waitWatchers(50, 10*time.Second)
+	start := time.Now()
+	var last event
+	for i := range 200 {
+		last = n.set("/busy", strconv.Itoa(i))
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("200 writes took %v beside slow clients", took)
+	}
+	if got := n.get("/busy"); got.Value != "199" || got.Index != last.Index {
+		t.Fatalf("GET /busy = %+v after the writes, want value 199 at index %d", got, last.Index)
+	}
+}
