@@ -18,6 +18,26 @@ type ack struct {
 	index      uint64
 }
 
+// ackOf checks that r acknowledges a SET that created key with value, and
+// returns the acknowledgement; any other answer is a test error.
+func ackOf(t testing.TB, r *response, key, value string) (ack, bool) {
+	t.Helper()
+	var e event
+	if r.status != http.StatusOK {
+		t.Errorf("%v: want 200", r)
+		return ack{}, false
+	}
+	if err := decodeCanonical(r, &e); err != nil {
+		t.Errorf("%v: %v", r, err)
+		return ack{}, false
+	}
+	if e.Action != "SET" || e.Key != key || e.Value != value || !e.NewKey || e.PrevValue != "" || e.Index == 0 {
+		t.Errorf("%v: want a SET of the new key %s to %s", r, key, value)
+		return ack{}, false
+	}
+	return ack{key, value, e.Index}, true
+}
+
 // writeKeys writes total keys prefix/kNNNN from workers concurrent clients
 // and returns the acknowledged writes, sorted by key. A client stops at its
 // first transport error (the node went away); any answer other than a
@@ -43,21 +63,12 @@ func writeKeys(t *testing.T, n *node, prefix string, total, workers int, progres
 				if err != nil {
 					return // the node is gone; this write is not acknowledged
 				}
-				var e event
-				if r.status != http.StatusOK {
-					t.Errorf("%v: want 200", r)
-					return
-				}
-				if err := decodeCanonical(r, &e); err != nil {
-					t.Errorf("%v: %v", r, err)
-					return
-				}
-				if e.Action != "SET" || e.Key != key || e.Value != value || !e.NewKey || e.PrevValue != "" || e.Index == 0 {
-					t.Errorf("%v: want a SET of the new key %s to %s", r, key, value)
+				a, ok := ackOf(t, r, key, value)
+				if !ok {
 					return
 				}
 				mu.Lock()
-				acks = append(acks, ack{key, value, e.Index})
+				acks = append(acks, a)
 				count := len(acks)
 				mu.Unlock()
 				if progress != nil {

@@ -1161,21 +1161,12 @@ func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struc
 					target++
 					continue
 				}
-				var e event
-				if r.status != http.StatusOK {
-					c.t.Errorf("%v: want 200", r)
-					return
-				}
-				if err := decodeCanonical(r, &e); err != nil {
-					c.t.Errorf("%v: %v", r, err)
-					return
-				}
-				if e.Action != "SET" || e.Key != key || e.Value != value || !e.NewKey || e.PrevValue != "" || e.Index == 0 {
-					c.t.Errorf("%v: want a SET of the new key %s to %s", r, key, value)
+				a, ok := ackOf(c.t, r, key, value)
+				if !ok {
 					return
 				}
 				mu.Lock()
-				acks = append(acks, ack{key, value, e.Index})
+				acks = append(acks, a)
 				count := len(acks)
 				mu.Unlock()
 				if progress != nil {
