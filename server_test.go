@@ -1,12 +1,14 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"path/filepath"
 	"runtime"
@@ -15,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/goraft/raft"
 )
 
 // These tests run the real node in-process (store, goraft, both HTTP
@@ -235,5 +239,30 @@ func TestRestartKeepsDataAndIndexes(t *testing.T) {
 	}
 	if next := n.set("after", "restart"); next.Index <= last.Index {
 		t.Fatalf("index went back: %d after %d", next.Index, last.Index)
+	}
+}
+
+// TestVoteFromUnknownCandidate: a member that has not yet learned of every
+// other member (a newcomer applies the joins only as the log reaches it) must
+// still vote by the raft rules, or a cluster that just grew can be left
+// without a leader (a regression).
+func TestVoteFromUnknownCandidate(t *testing.T) {
+	n := startTestNode(t)
+	req := &raft.RequestVoteRequest{Term: n.e.raft.raft.Term() + 5, CandidateName: "newcomer", LastLogIndex: 1 << 40, LastLogTerm: 1 << 40}
+	var body bytes.Buffer
+	if _, err := req.Encode(&body); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	n.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, votePath, &body))
+	resp := &raft.RequestVoteResponse{}
+	if _, err := resp.Decode(rec.Body); err != nil || rec.Code != http.StatusOK {
+		t.Fatalf("vote answer: HTTP %d, %v", rec.Code, err)
+	}
+	if !resp.VoteGranted {
+		t.Fatalf("vote for an up-to-date candidate the node does not know refused: %+v", resp)
+	}
+	if rec, err := loadTermRecord(n.args[3]); err != nil || rec.VotedFor != "newcomer" || rec.Term != req.Term {
+		t.Fatalf("the vote was not recorded before the answer: %+v, %v", rec, err)
 	}
 }

@@ -633,22 +633,3 @@ func TestClusterExpiryAcrossLeaderChange(t *testing.T) {
 	expectError(t, old.do(http.MethodGet, "/v1/keys/expiry/key", nil), http.StatusNotFound, 100)
 	check(old)
 }
-
-// TestClusterLeaderDiesRightAfterAJoin kills the leader as soon as it has
-// accepted a third member, before that member has heard from it: the two
-// live members must still elect a leader (a regression: the newcomer, which
-// knew no members yet, refused to vote).
-func TestClusterLeaderDiesRightAfterAJoin(t *testing.T) {
-	c := newCluster(t)
-	n1 := c.add("node1")
-	c.add("node2", "-C", n1.raftAddr())
-	n3 := newNode(t, "node3", freePort(t), freePort(t), filepath.Join(c.base, "node3.etcd"), c.base, "-C", n1.raftAddr())
-	c.members = append(c.members, n3)
-	n3.start()
-	waitFor(t, 10*time.Second, "node3's join to be accepted", func() (bool, string) {
-		return strings.Contains(n3.log.String(), "joined the cluster"), ""
-	})
-	n1.crash()
-	c.waitLeader(20 * time.Second)
-	n3.mustBeReady()
-}
