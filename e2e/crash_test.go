@@ -38,6 +38,37 @@ func ackOf(t testing.TB, r *response, key, value string) (ack, bool) {
 	return ack{key, value, e.Index}, true
 }
 
+// ackLog collects the writes that concurrent writers saw acknowledged.
+type ackLog struct {
+	mu       sync.Mutex
+	acks     []ack
+	progress func(acked int) // if not nil, called after each acknowledgement
+}
+
+func (l *ackLog) add(a ack) {
+	l.mu.Lock()
+	l.acks = append(l.acks, a)
+	n := len(l.acks)
+	l.mu.Unlock()
+	if l.progress != nil {
+		l.progress(n)
+	}
+}
+
+func (l *ackLog) count() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.acks)
+}
+
+// sorted returns the acknowledged writes sorted by key.
+func (l *ackLog) sorted() []ack {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	sort.Slice(l.acks, func(i, j int) bool { return l.acks[i].key < l.acks[j].key })
+	return l.acks
+}
+
 // writeKeys writes total keys prefix/kNNNN from workers concurrent clients
 // and returns the acknowledged writes, sorted by key. A client stops at its
 // first transport error (the node went away); any answer other than a
@@ -45,11 +76,8 @@ func ackOf(t testing.TB, r *response, key, value string) (ack, bool) {
 // called with the number of acknowledgements so far after each one.
 func writeKeys(t *testing.T, n *node, prefix string, total, workers int, progress func(acked int)) []ack {
 	t.Helper()
-	var (
-		mu   sync.Mutex
-		acks []ack
-		wg   sync.WaitGroup
-	)
+	log := &ackLog{progress: progress}
+	var wg sync.WaitGroup
 	for w := range workers {
 		wg.Add(1)
 		go func() {
@@ -67,19 +95,12 @@ func writeKeys(t *testing.T, n *node, prefix string, total, workers int, progres
 				if !ok {
 					return
 				}
-				mu.Lock()
-				acks = append(acks, a)
-				count := len(acks)
-				mu.Unlock()
-				if progress != nil {
-					progress(count)
-				}
+				log.add(a)
 			}
 		}()
 	}
 	wg.Wait()
-	sort.Slice(acks, func(i, j int) bool { return acks[i].key < acks[j].key })
-	return acks
+	return log.sorted()
 }
 
 // checkAcked reads every acknowledged key back, and asks for its write again

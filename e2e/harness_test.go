@@ -17,10 +17,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"reflect"
-	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -1116,10 +1116,9 @@ func (c *cluster) set(key, value string, more ...string) event {
 // called with the number of acknowledgements so far after each one.
 func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struct{}, progress func(acked int)) []ack {
 	c.t.Helper()
+	log := &ackLog{progress: progress}
 	var (
-		mu       sync.Mutex
-		acks     []ack
-		attempts int
+		attempts atomic.Int64
 		wg       sync.WaitGroup
 	)
 	deadline := time.Now().Add(2 * time.Minute)
@@ -1134,11 +1133,8 @@ func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struc
 					return
 				default:
 				}
-				mu.Lock()
-				i, done := attempts, total > 0 && len(acks) >= total
-				attempts++
-				mu.Unlock()
-				if done {
+				i := attempts.Add(1) - 1
+				if total > 0 && log.count() >= total {
 					return
 				}
 				if time.Now().After(deadline) {
@@ -1165,19 +1161,12 @@ func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struc
 				if !ok {
 					return
 				}
-				mu.Lock()
-				acks = append(acks, a)
-				count := len(acks)
-				mu.Unlock()
-				if progress != nil {
-					progress(count)
-				}
+				log.add(a)
 			}
 		}()
 	}
 	wg.Wait()
-	sort.Slice(acks, func(i, j int) bool { return acks[i].key < acks[j].key })
-	return acks
+	return log.sorted()
 }
 
 // waitApplied polls until every running member has applied the

@@ -23,18 +23,10 @@ func TestManyIdleWatchersAndConnections(t *testing.T) {
 		hotKey   = 500 // watchers of the key that is written
 	)
 	n := startNode(t, "limits")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
 	var conns []net.Conn
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	t.Cleanup(func() { closeAll(conns) })
 	dial := func() net.Conn {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			t.Fatalf("connection %d: %v", len(conns), err)
-		}
+		c := dialClient(t, n)
 		conns = append(conns, c)
 		return c
 	}
@@ -44,7 +36,7 @@ func TestManyIdleWatchersAndConnections(t *testing.T) {
 			key = "hot"
 		}
 		c := dial()
-		if _, err := fmt.Fprintf(c, "GET /v1/watch/%s HTTP/1.1\r\nHost: %s\r\n\r\n", key, addr); err != nil {
+		if _, err := fmt.Fprintf(c, "GET /v1/watch/%s HTTP/1.1\r\nHost: etcd\r\n\r\n", key); err != nil {
 			t.Fatalf("watch %d: %v", i, err)
 		}
 	}
@@ -76,13 +68,27 @@ func TestManyIdleWatchersAndConnections(t *testing.T) {
 	t.Logf("%d watchers and %d idle connections: write, read and wake-ups in %v (index %d), %d MB resident",
 		watchers, idle, time.Since(start), set.Index, rss)
 
-	for _, c := range conns {
-		c.Close()
-	}
+	closeAll(conns)
 	conns = nil
 	n.waitWatchers(0, 30*time.Second)
 	if got := n.do(http.MethodGet, "/version", nil); got.status != http.StatusOK {
 		t.Fatalf("after the clients left: /version %v", got)
+	}
+}
+
+// dialClient opens a raw connection to the node's client port.
+func dialClient(t *testing.T, n *node) net.Conn {
+	t.Helper()
+	c, err := net.DialTimeout("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort)), 5*time.Second)
+	if err != nil {
+		t.Fatalf("connect to the client port: %v", err)
+	}
+	return c
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		c.Close()
 	}
 }
 
@@ -111,18 +117,10 @@ func residentMB(t *testing.T, n *node) int {
 // clients write: the state machine never waits for a client.
 func TestSlowClientsDoNotStallWrites(t *testing.T) {
 	n := startNode(t, "slow")
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(n.clientPort))
 	var conns []net.Conn
-	t.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	})
+	t.Cleanup(func() { closeAll(conns) })
 	for i := range 100 {
-		c, err := net.DialTimeout("tcp", addr, 5*time.Second)
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialClient(t, n)
 		conns = append(conns, c)
 		if i%2 == 0 {
 			// A body promised and never sent.
