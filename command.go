@@ -6,6 +6,7 @@ import (
 
 	"github.com/goraft/raft"
 
+	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -99,26 +100,51 @@ type JoinCommand struct {
 	EtcdURL     string `json:"etcdURL"`
 }
 
+// joinCommandName is the join command's name in the log.
+const joinCommandName = "etcd:join"
+
 // CommandName is the name of the command in the log.
-func (c *JoinCommand) CommandName() string { return "etcd:join" }
+func (c *JoinCommand) CommandName() string { return joinCommandName }
 
 // NodeName lets goraft recognise the self-join that founds a cluster.
 func (c *JoinCommand) NodeName() string { return c.Name }
 
-// Apply records the member and makes it a raft peer. A name already known
-// is a rejoin: its URLs stay as they were.
+// Apply records the member in the store, and only once the store took it
+// makes it a raft peer: a member the store refused would count towards the
+// quorum without ever voting. A name already known is a rejoin: its URLs
+// stay as they were. The name is checked here too, as a log written before
+// names were checked may hold a join that must now be refused the same way
+// on every member and every replay.
 func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 	s := ctx.Server().Context().(*raftServer)
-	if !s.members.add(c.Name, member{RaftURL: c.RaftURL, EtcdURL: c.EtcdURL}) {
+	if _, known := s.members.get(c.Name); known {
+		flushCommitIndex(ctx)
 		return nil, nil
+	}
+	if err := checkMemberName(c.Name); err != nil {
+		flushCommitIndex(ctx)
+		return nil, etcderr.New(etcderr.InvalidField, "join: "+err.Error())
+	}
+	event, err := applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
+		return st.Set(machineKey(c.Name), memberValue(c.RaftURL, c.EtcdURL, c.RaftVersion), time.Time{}, index)
+	})
+	if err != nil || event == nil {
+		flushCommitIndex(ctx)
+		return event, err
 	}
 	if err := ctx.Server().AddPeer(c.Name, c.RaftURL); err != nil {
 		return nil, err
 	}
-	return applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
-		return st.Set(machineKey(c.Name), memberValue(c.RaftURL, c.EtcdURL, c.RaftVersion), time.Time{}, index)
-	})
+	s.members.add(c.Name, member{RaftURL: c.RaftURL, EtcdURL: c.EtcdURL})
+	return event, nil
 }
+
+// flushCommitIndex saves the commit index with a join that added no peer
+// (AddPeer saves it otherwise). goraft stops applying after every join
+// until it is asked to commit again, and at start-up applies only what the
+// saved commit index covers: a lone node with a join past it would wait for
+// a command that no client can send while it catches up.
+func flushCommitIndex(ctx raft.Context) { ctx.Server().FlushCommitIndex() }
 
 // applyWrite runs one store write at the entry's own index. goraft's context
 // gives that index as the smaller of its two counters: live applies see the

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
 // Config is everything a node is started with: the command line, and the
@@ -126,6 +128,9 @@ func (c *Config) validate() error {
 	if c.Name == "" {
 		return errors.New("-n: a node name is required, e.g. -n node1")
 	}
+	if err := checkMemberName(c.Name); err != nil {
+		return fmt.Errorf("-n: %w", err)
+	}
 	var err error
 	if c.ClientAddr, err = normalizeAddr(c.ClientAddr); err != nil {
 		return fmt.Errorf("-c: %w", err)
@@ -203,6 +208,15 @@ func listenAddr(advertised, listen string) string {
 	return net.JoinHostPort(listen, port)
 }
 
+// maxEntryBytes bounds the size of one log entry: a key and a value, each
+// at most six times larger once escaped in JSON, and the command around them.
+func (c *Config) maxEntryBytes() int64 {
+	return 6*(c.MaxBodyBytes+int64(c.MaxKeyBytes)) + 4<<10
+}
+
+// appendBatchBytes bounds the entries one append to a peer carries.
+func (c *Config) appendBatchBytes() int64 { return max(8<<20, c.maxEntryBytes()) }
+
 // ClientURL is the URL clients are given for this node.
 func (c *Config) ClientURL() string { return schemeOf(c.ClientTLS) + "://" + c.ClientAddr }
 
@@ -238,52 +252,81 @@ type nodeInfo struct {
 const infoFile = "info"
 
 // dataFiles are what -f removes: the node's identity and all raft state.
-var dataFiles = []string{infoFile, infoFile + ".tmp", "log", "conf", "conf.tmp", "log.new", "snapshot", termFile, termFile + ".tmp"}
+var dataFiles = append([]string{infoFile, infoFile + ".tmp"}, raftdisk.Files...)
+
+// dataDirSetup is what loadDataDir found.
+type dataDirSetup struct {
+	warning string // the stored identity overrode flags
+	first   bool   // no identity was stored: this is the node's first start
+	created bool   // the data directory did not exist
+}
 
 // loadDataDir creates the data directory, wipes it on -f, and takes the
-// node's identity from a stored info file. It returns a warning to log when
-// flags were overridden.
-func (c *Config) loadDataDir() (warning string, err error) {
+// node's identity from a stored info file.
+func (c *Config) loadDataDir() (dataDirSetup, error) {
+	var setup dataDirSetup
+	if _, err := os.Stat(c.DataDir); errors.Is(err, os.ErrNotExist) {
+		setup.created = true
+	}
 	if err := os.MkdirAll(c.DataDir, 0o700); err != nil {
-		return "", fmt.Errorf("-d: create data directory: %w", err)
+		return setup, fmt.Errorf("-d: create data directory: %w", err)
 	}
 	if c.Force {
-		for _, name := range dataFiles {
-			if err := os.RemoveAll(filepath.Join(c.DataDir, name)); err != nil {
-				return "", fmt.Errorf("-f: remove %s: %w", name, err)
-			}
+		if err := c.removeDataFiles(); err != nil {
+			return setup, fmt.Errorf("-f: %w", err)
 		}
 	}
 	path := filepath.Join(c.DataDir, infoFile)
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return "", nil
+		setup.first = true
+		return setup, nil
 	}
 	if err != nil {
-		return "", fmt.Errorf("-d: read %s: %w", path, err)
+		return setup, fmt.Errorf("-d: read %s: %w", path, err)
 	}
 	var stored nodeInfo
 	if err := json.Unmarshal(b, &stored); err != nil {
-		return "", fmt.Errorf("-d: %s is not valid node info (use -f to start afresh): %w", path, err)
+		return setup, fmt.Errorf("-d: %s is not valid node info (use -f to start afresh): %w", path, err)
 	}
 	if stored == c.infoValue() {
-		return "", nil
+		return setup, nil
 	}
 	if err := c.adopt(stored); err != nil {
-		return "", fmt.Errorf("-d: %s: %w", path, err)
+		return setup, fmt.Errorf("-d: %s: %w", path, err)
 	}
-	return fmt.Sprintf("found node configuration in %s; flags that differ from it are ignored", path), nil
+	setup.warning = fmt.Sprintf("found node configuration in %s; flags that differ from it are ignored", path)
+	return setup, nil
 }
 
-// saveIdentity writes the info file on a node's first start, once its ports
-// are known to be usable: an identity that never ran must not bind later
-// starts.
+// removeDataFiles removes the node's identity and raft state.
+func (c *Config) removeDataFiles() error {
+	for _, name := range dataFiles {
+		if err := os.RemoveAll(filepath.Join(c.DataDir, name)); err != nil {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// undoFirstStart removes what a first start that failed left behind, so
+// that the next start, with corrected flags, is a first start again.
+func (c *Config) undoFirstStart(setup dataDirSetup) error {
+	if setup.created {
+		return os.RemoveAll(c.DataDir)
+	}
+	return c.removeDataFiles()
+}
+
+// saveIdentity writes the info file on a node's first start, once it has
+// founded or joined its cluster: an identity that never ran must not bind
+// later starts.
 func (c *Config) saveIdentity() error {
 	path := filepath.Join(c.DataDir, infoFile)
 	if _, err := os.Stat(path); err == nil {
 		return nil
 	}
-	return writeFileSynced(path, c.info())
+	return raftdisk.WriteFileSynced(path, c.info())
 }
 
 func (c *Config) infoValue() nodeInfo {
@@ -328,42 +371,5 @@ func (c *Config) adopt(stored nodeInfo) error {
 	c.Name, c.RaftAddr, c.ClientAddr = stored.Name, raftAddr, clientAddr
 	c.RaftListen = stored.RaftListenHost
 	c.ClientListen = stored.EtcdListenHost
-	return nil
-}
-
-// writeFileSynced replaces path with data so that a crash leaves either the
-// old or the new content.
-func writeFileSynced(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("open dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
 	return nil
 }

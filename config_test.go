@@ -79,8 +79,8 @@ func TestStoredIdentityWinsOverFlags(t *testing.T) {
 	if err := first.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if warning, err := first.loadDataDir(); err != nil || warning != "" {
-		t.Fatalf("first start: %q, %v", warning, err)
+	if setup, err := first.loadDataDir(); err != nil || setup.warning != "" || !setup.first {
+		t.Fatalf("first start: %+v, %v", setup, err)
 	}
 	if err := first.saveIdentity(); err != nil {
 		t.Fatal(err)
@@ -89,9 +89,9 @@ func TestStoredIdentityWinsOverFlags(t *testing.T) {
 	if err := again.validate(); err != nil {
 		t.Fatal(err)
 	}
-	warning, err := again.loadDataDir()
-	if err != nil || warning == "" {
-		t.Fatalf("restart: %q, %v", warning, err)
+	setup, err := again.loadDataDir()
+	if err != nil || setup.warning == "" || setup.first {
+		t.Fatalf("restart: %+v, %v", setup, err)
 	}
 	if again.Name != "alpha" || again.ClientAddr != "127.0.0.1:4101" || again.RaftAddr != "127.0.0.1:7101" {
 		t.Fatalf("restart took %s %s %s, want the stored identity", again.Name, again.ClientAddr, again.RaftAddr)

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"errors"
+	"log"
 	"net/http"
 	"path"
 	"strconv"
@@ -83,16 +84,14 @@ func (h *clientHandlers) keys(w http.ResponseWriter, r *http.Request) {
 
 func (h *clientHandlers) get(w http.ResponseWriter, r *http.Request, key string) {
 	if r.URL.Query().Get("consistent") == "true" {
-		if !h.raft.isLeader() {
-			h.redirectToLeader(w, r)
-			return
-		}
-		// Serve the read only after a no-op has gone through the log: then
-		// this node was still the leader and holds every acknowledged write.
-		if _, err := h.raft.doWithTimeout(raft.NOPCommand{}); err != nil {
+		if err := h.raft.readBarrier(); err != nil {
 			h.writeDispatchFailure(w, r, err)
 			return
 		}
+	}
+	if err := h.raft.awaitDurable(); err != nil {
+		writeError(w, err)
+		return
 	}
 	events, dir, err := h.store.Get(key)
 	if err != nil {
@@ -218,6 +217,10 @@ func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
 			writeError(w, etcderr.New(etcderr.WatcherCleared, path.Clean("/"+key)))
 			return
 		}
+		if err := h.raft.awaitDurable(); err != nil {
+			writeError(w, err)
+			return
+		}
 		writeJSON(w, http.StatusOK, event.WithTTL(time.Now()))
 	case <-r.Context().Done():
 		// The client went away: the deferred Remove releases the watcher.
@@ -329,9 +332,25 @@ func errorStatus(code int) int {
 func writeError(w http.ResponseWriter, err error) {
 	var etcdErr *etcderr.Error
 	if !errors.As(err, &etcdErr) {
-		etcdErr = etcderr.New(etcderr.RaftInternal, err.Error())
+		etcdErr = etcderr.New(etcderr.RaftInternal, publicCause(err))
 	}
 	writeJSON(w, errorStatus(etcdErr.Code), etcdErr)
+}
+
+// publicErrors say what happened to a client's request, and nothing of the
+// node's insides.
+var publicErrors = []error{errCommandTimeout, errNoQuorum, errTooManyProposals, errNotDurable, errNotLeader}
+
+// publicCause is what a client is told of an internal failure. Other errors
+// can carry file paths and addresses: they go to the node's log instead.
+func publicCause(err error) string {
+	for _, known := range publicErrors {
+		if errors.Is(err, known) {
+			return known.Error()
+		}
+	}
+	log.Printf("internal error answered to a client: %v", err)
+	return "internal error; the member's log has the details"
 }
 
 // writeJSON writes v as the whole body, without a trailing newline, as the

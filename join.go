@@ -51,9 +51,15 @@ func (s *raftServer) joinCluster(machines []string) error {
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
 		for _, machine := range machines {
-			err := joinVia(client, s.peerURL(machine), self)
+			seen := s.leaderChangesSeen()
+			leader, err := joinVia(client, s.peerURL(machine), self)
 			if err == nil {
 				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
+				// The leader may first reach this member with a snapshot,
+				// which is taken only from the leader.
+				if leader != "" {
+					s.leaderLearned(seen, leader)
+				}
 				return nil
 			}
 			if errors.Is(err, errJoinRefused) {
@@ -84,44 +90,59 @@ func (s *raftServer) peerURL(machine string) string {
 
 // joinVia checks that the member runs the same peer protocol, then posts
 // the join; Go's client follows a follower's 307 to the leader, body and all.
-func joinVia(client *http.Client, base string, self JoinCommand) error {
+// It returns the name of the leader that took the join, if it tells it.
+func joinVia(client *http.Client, base string, self JoinCommand) (string, error) {
 	resp, err := client.Get(base + "/version")
 	if err != nil {
-		return explainTLSMismatch(err)
+		return "", explainTLSMismatch(err)
 	}
 	version, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	resp.Body.Close()
 	if err != nil {
-		return err
+		return "", err
 	}
 	if resp.StatusCode == http.StatusBadRequest && bytes.Contains(version, []byte("HTTPS server")) {
-		return fmt.Errorf("%w: the member serves its peers over HTTPS: start this node with -serverCert and -serverKey (and -serverCAFile) too", errJoinRefused)
+		return "", fmt.Errorf("%w: the member serves its peers over HTTPS: start this node with -serverCert and -serverKey (and -serverCAFile) too", errJoinRefused)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("GET /version: HTTP %d", resp.StatusCode)
+		return "", fmt.Errorf("GET /version: HTTP %d", resp.StatusCode)
 	}
 	if string(version) != raftVersion {
-		return fmt.Errorf("%w: the member runs raft version %q, this node %q; every member must run the same version", errJoinRefused, version, raftVersion)
+		return "", fmt.Errorf("%w: the member runs raft version %q, this node %q; every member must run the same version", errJoinRefused, version, raftVersion)
 	}
 	body, _ := json.Marshal(self)
 	resp, err = client.Post(base+"/join", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return explainTLSMismatch(err)
+		return "", explainTLSMismatch(err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return nil
+		return leaderName(client, strings.TrimSuffix(resp.Request.URL.String(), "/join")), nil
 	case resp.StatusCode == http.StatusBadRequest:
 		var etcdErr etcderr.Error
 		if json.Unmarshal(answer, &etcdErr) == nil && etcdErr.Code != 0 {
-			return fmt.Errorf("%w: %v", errJoinRefused, &etcdErr)
+			return "", fmt.Errorf("%w: %v", errJoinRefused, &etcdErr)
 		}
-		return fmt.Errorf("%w: HTTP 400 %s", errJoinRefused, answer)
+		return "", fmt.Errorf("%w: HTTP 400 %s", errJoinRefused, answer)
 	default:
-		return fmt.Errorf("POST /join: HTTP %d %s", resp.StatusCode, bytes.TrimSpace(answer))
+		return "", fmt.Errorf("POST /join: HTTP %d %s", resp.StatusCode, bytes.TrimSpace(answer))
 	}
+}
+
+// leaderName asks the leader at base for its name; "" when it does not say.
+func leaderName(client *http.Client, base string) string {
+	resp, err := client.Get(base + "/name")
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	name, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
+	if err != nil || resp.StatusCode != http.StatusOK {
+		return ""
+	}
+	return string(name)
 }
 
 // explainTLSMismatch turns the TLS failures that a retry cannot mend into

@@ -26,7 +26,8 @@ import (
 	"github.com/etcd-recreation/etcd/store"
 )
 
-// releaseVersion is this build's version; the Makefile sets it from git.
+// releaseVersion is the version this build answers with: that of the
+// etcd release it recreates, which clients may check.
 var releaseVersion = "v0.1.2"
 
 // raftVersion is the peer protocol's version: members of one cluster must
@@ -59,23 +60,31 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopProfile()
 	}
+	// A SIGHUP (reload the certificates) must not kill a node that is still
+	// starting: it is taken from the start and acted on once the node runs.
+	reload := make(chan os.Signal, 1)
+	signal.Notify(reload, syscall.SIGHUP)
 	e, err := startEtcd(cfg)
 	if err != nil {
 		fmt.Fprintf(stderr, "etcd: %v\n", err)
 		return 1
 	}
-	signals := make(chan os.Signal, 1)
-	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
-	for sig := range signals {
-		if sig == syscall.SIGHUP {
+	shutdown := make(chan os.Signal, 1)
+	signal.Notify(shutdown, syscall.SIGINT, syscall.SIGTERM)
+	for {
+		select {
+		case <-reload:
 			e.reloadTLS()
-			continue
+		case sig := <-shutdown:
+			log.Printf("received %v, shutting down", sig)
+			e.stop()
+			return 0
+		case err := <-e.raft.failures():
+			e.stop()
+			fmt.Fprintf(stderr, "etcd: %v\n", err)
+			return 1
 		}
-		log.Printf("received %v, shutting down", sig)
-		break
 	}
-	e.stop()
-	return 0
 }
 
 func startCPUProfile(path string) (stop func(), err error) {
@@ -128,13 +137,24 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	} else if cfg.Verbose {
 		raft.SetLogLevel(raft.Debug)
 	}
-	warning, err := cfg.loadDataDir()
+	setup, err := cfg.loadDataDir()
 	if err != nil {
 		return nil, err
 	}
-	if warning != "" {
-		log.Print(warning)
+	if setup.warning != "" {
+		log.Print(setup.warning)
 	}
+	e, err := bringUp(cfg)
+	if err != nil && setup.first {
+		if undoErr := cfg.undoFirstStart(setup); undoErr != nil {
+			log.Printf("removing what the failed first start left in %s: %v", cfg.DataDir, undoErr)
+		}
+	}
+	return e, err
+}
+
+// bringUp starts the node over its prepared data directory.
+func bringUp(cfg *Config) (*etcd, error) {
 	clientTLS, err := newTLSSide(cfg.ClientTLS, "-clientCert", "-clientKey", "-clientCAFile")
 	if err != nil {
 		return nil, err
@@ -155,11 +175,6 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	if err != nil {
 		clientListener.Close()
 		return nil, fmt.Errorf("-s/-sl: %w", err)
-	}
-	if err := cfg.saveIdentity(); err != nil {
-		clientListener.Close()
-		peerListener.Close()
-		return nil, err
 	}
 	gate := &startupGate{}
 	clientServer := &http.Server{
@@ -186,7 +201,11 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		peerListener.Close()
 		return nil, err
 	}
-	if err := rs.bootstrap(); err != nil {
+	err = rs.bootstrap()
+	if err == nil {
+		err = cfg.saveIdentity()
+	}
+	if err != nil {
 		clientServer.Close()
 		rs.stopAll()
 		return nil, err

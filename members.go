@@ -1,8 +1,10 @@
 package main
 
 import (
+	"fmt"
 	"net/url"
 	"path"
+	"slices"
 	"sort"
 	"sync"
 
@@ -13,6 +15,21 @@ import (
 const machinesDir = "/_etcd/machines"
 
 func machineKey(name string) string { return path.Join(machinesDir, name) }
+
+// checkMemberName refuses a name that is not one clean path segment of
+// letters, digits, '-', '_' and '.': a member's name is a key under
+// machinesDir, and "..", "." or "a/b" would name another key or none.
+func checkMemberName(name string) error {
+	if name == "" || name == "." || name == ".." {
+		return fmt.Errorf("the name %q is not a member name: use letters, digits, '-', '_' and '.'", name)
+	}
+	for _, c := range name {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return fmt.Errorf("the name %q is not a member name: %q is not allowed; use letters, digits, '-', '_' and '.'", name, c)
+		}
+	}
+	return nil
+}
 
 // memberValue is the value of a member's key: a query string, as in 2013.
 func memberValue(raftURL, etcdURL, raftVersion string) string {
@@ -72,6 +89,12 @@ func (r *memberRegistry) names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// others returns the names of the members other than self, sorted.
+func (r *memberRegistry) others(self string) []string {
+	names := r.names()
+	return slices.DeleteFunc(names, func(name string) bool { return name == self })
 }
 
 // rebuild replaces the registry with the members recorded in the store.

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -16,8 +17,8 @@ import (
 	"github.com/etcd-recreation/etcd/store"
 )
 
-// Limits on peer request bodies. Entries are client writes, each bounded by
-// -maxbody; a snapshot is the whole store.
+// Limits on peer request bodies. An append carries at most a batch of
+// entries (see appendBatchBytes); a snapshot is the whole store.
 const (
 	maxSmallPeerBody = 64 << 10
 	maxSnapshotBody  = 1 << 30
@@ -62,6 +63,12 @@ func (s *raftServer) textHandler(value func() string) http.HandlerFunc {
 	}
 }
 
+// appendBodyLimit is the largest append a peer may send: a batch, its
+// framing, and one entry more, as a batch may pass its bound by one.
+func (s *raftServer) appendBodyLimit() int64 {
+	return s.cfg.appendBatchBytes() + s.cfg.maxEntryBytes() + maxSmallPeerBody
+}
+
 // decodeBody reads a goraft protobuf message, answering 400 when it cannot.
 func decodeBody(w http.ResponseWriter, r *http.Request, limit int64, msg decoder) bool {
 	if _, err := msg.Decode(http.MaxBytesReader(w, r.Body, limit)); err != nil {
@@ -90,17 +97,20 @@ func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 	}
 	// The vote counts only once it would survive a restart.
 	if resp.VoteGranted {
-		if err := s.terms.observeVote(req.Term, req.CandidateName); err != nil {
+		if err := s.disk.Terms().ObserveVote(req.Term, req.CandidateName); err != nil {
 			log.Printf("raft: withholding the vote for %s: %v", req.CandidateName, err)
 			resp = &raft.RequestVoteResponse{Term: resp.Term, VoteGranted: false}
 		}
+	}
+	if !s.termRecorded(w, resp.Term) {
+		return
 	}
 	writeMessage(w, resp)
 }
 
 func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request) {
 	req := &raft.AppendEntriesRequest{}
-	if !decodeBody(w, r, 2048*(s.cfg.MaxBodyBytes+maxSmallPeerBody), req) {
+	if !decodeBody(w, r, s.appendBodyLimit(), req) {
 		return
 	}
 	// A leader that receives an append of its own term asserts and exits:
@@ -111,17 +121,50 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	}
 	s.stats.receivedAppend()
 	s.lastAppend.Store(time.Now().UnixNano())
-	resp := s.positions.afterAppend(s.raft, req)
+	// A join applied while a snapshot copies goraft's peer map would race
+	// with the copy.
+	if carriesJoin(req) {
+		s.memberChange.RLock()
+		defer s.memberChange.RUnlock()
+	}
+	seen := s.leaderChangesSeen()
+	resp := s.disk.Append(s.raft, req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+		return
+	}
+	if !s.termRecorded(w, resp.Term()) {
 		return
 	}
 	// goraft learns a leader of its own term from an append without telling
 	// its listeners.
 	if resp.Term() == req.Term {
-		s.setLeader(req.LeaderName)
+		s.leaderLearned(seen, req.LeaderName)
 	}
 	writeMessage(w, resp)
+}
+
+// carriesJoin reports whether an append holds a join: membership changes
+// when it is applied.
+func carriesJoin(req *raft.AppendEntriesRequest) bool {
+	for _, e := range req.Entries {
+		if e.GetCommandName() == joinCommandName {
+			return true
+		}
+	}
+	return false
+}
+
+// termRecorded reports whether the term of a reply is on disk; if not, the
+// reply must not leave (a restart would forget the term it promised), and
+// the node stops: it cannot record terms.
+func (s *raftServer) termRecorded(w http.ResponseWriter, term uint64) bool {
+	if s.disk.Terms().Covers(term) {
+		return true
+	}
+	s.fail(fmt.Errorf("raft: term %d was not recorded on disk", term))
+	http.Error(w, "this node cannot record its term", http.StatusServiceUnavailable)
+	return false
 }
 
 func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
@@ -130,11 +173,17 @@ func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// A snapshot request puts goraft into a state it may never leave; only
-	// the current leader may send one.
-	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || req.LeaderName != s.leaderNameNow() {
+	// the current leader may send one. A member that knows no leader yet (it
+	// has just restarted, or joined a cluster whose log no longer starts at
+	// the beginning) hears first from its leader this way: a member may.
+	seen := s.leaderChangesSeen()
+	leader := s.leaderNameNow()
+	_, member := s.members.get(req.LeaderName)
+	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || (req.LeaderName != leader && (leader != "" || !member)) {
 		http.Error(w, "snapshot requests are taken only from the current leader", http.StatusConflict)
 		return
 	}
+	s.leaderLearned(seen, req.LeaderName)
 	resp := s.raft.RequestSnapshot(req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
@@ -158,7 +207,10 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
 		return
 	}
-	resp := s.positions.afterSnapshotRecovery(s.raft, req)
+	// The snapshot replaces goraft's peer map.
+	s.memberChange.RLock()
+	defer s.memberChange.RUnlock()
+	resp := s.disk.InstallSnapshot(s.raft, req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return
@@ -166,18 +218,19 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 	writeMessage(w, resp)
 }
 
-// logHandler lists the entries of the in-memory log, for debugging.
+// logHandler lists the entries of the in-memory log, for debugging: their
+// index, term and command, but not the commands' contents, which hold the
+// keys' values and are no business of whoever can reach the peer port.
 func (s *raftServer) logHandler(w http.ResponseWriter, _ *http.Request) {
 	type entry struct {
 		Index       uint64 `json:"index"`
 		Term        uint64 `json:"term"`
 		CommandName string `json:"commandName"`
-		Command     []byte `json:"command,omitempty"`
 	}
 	entries := s.raft.LogEntries()
 	out := make([]entry, len(entries))
 	for i, e := range entries {
-		out[i] = entry{Index: e.Index(), Term: e.Term(), CommandName: e.CommandName(), Command: e.Command()}
+		out[i] = entry{Index: e.Index(), Term: e.Term(), CommandName: e.CommandName()}
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -187,6 +240,10 @@ func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
 	var cmd JoinCommand
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSmallPeerBody)).Decode(&cmd); err != nil || cmd.Name == "" || cmd.RaftURL == "" || cmd.EtcdURL == "" {
 		writeError(w, etcderr.New(etcderr.InvalidForm, "join: want JSON with name, raftURL and etcdURL"))
+		return
+	}
+	if err := checkMemberName(cmd.Name); err != nil {
+		writeError(w, etcderr.New(etcderr.InvalidField, "join: "+err.Error()))
 		return
 	}
 	if cmd.RaftVersion != raftVersion {

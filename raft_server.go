@@ -7,8 +7,6 @@ import (
 	"log"
 	"net"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -17,6 +15,7 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -28,8 +27,7 @@ type raftServer struct {
 	raft      raft.Server
 	store     *store.Store
 	members   *memberRegistry
-	terms     *termRecord
-	syncer    *logSyncer
+	disk      *raftdisk.Dir
 	stats     *raftStats
 	startTime time.Time
 
@@ -39,20 +37,36 @@ type raftServer struct {
 	peerTransport *http.Transport
 
 	joinMu sync.Mutex // one membership change at a time
+	// memberChange keeps goraft's peer map still while TakeSnapshot copies
+	// it without a lock: held by a snapshot, and shared by every append or
+	// snapshot install that may change membership.
+	memberChange sync.RWMutex
+	gate         *peerGate
+	contacts     *peerContacts
+	proposals    chan struct{} // a slot per proposal waiting for goraft
+	// durableIndex is the store index up to which writes are known to be
+	// on disk: a lone node applies a write before it syncs it.
+	durableIndex atomic.Uint64
 
-	appliedWrites     atomic.Uint64 // store writes applied since start
-	snapshotAtApplied uint64        // appliedWrites at the last snapshot (snapshot loop only)
+	appliedWrites atomic.Uint64 // store writes applied since start
+	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
 
-	// leaderName is goraft's leader, tracked here: goraft's Leader() reads
-	// it without a lock.
-	leaderName  atomic.Pointer[string]
+	// leaderMu guards goraft's leader as tracked here: goraft's Leader()
+	// reads it without a lock.
+	leaderMu    sync.Mutex
+	leaderName  string
+	leaderSeq   uint64 // leader changes goraft announced
 	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
 	// electedAtIndex is the log's last index when this node last became
 	// leader: entries past it are of its own term.
 	electedAtIndex atomic.Uint64
-	positions      logPositions
+
+	// failed receives the error that stopped the node from keeping its
+	// promises (a failed fsync, a lost snapshot): it must stop.
+	failed   chan error
+	failOnce sync.Once
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -81,16 +95,19 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		peerListener:  peerListener,
 		peerTLS:       peerTLS,
 		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
+		gate:          newPeerGate(),
+		contacts:      newPeerContacts(),
+		proposals:     make(chan struct{}, maxProposals),
+		failed:        make(chan error, 1),
 		stop:          make(chan struct{}),
 	}
-	snap, err := recoverDataDir(cfg.DataDir)
+	disk, err := raftdisk.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
-	if s.terms, err = loadTermRecord(cfg.DataDir); err != nil {
-		return nil, err
-	}
-	tr := newTransporter(s.peerTransport, cfg.ElectionTimeout, s.stats, s.recordCandidacy)
+	s.disk = disk
+	s.snapshotAt = disk.SnapshotIndex()
+	tr := newTransporter(s.peerTransport, cfg.ElectionTimeout, s)
 	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, tr, s, s, cfg.RaftURL())
 	if err != nil {
 		return nil, fmt.Errorf("create raft server: %w", err)
@@ -98,27 +115,26 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	s.raft = srv
 	srv.SetHeartbeatInterval(cfg.HeartbeatInterval)
 	srv.SetElectionTimeout(cfg.ElectionTimeout)
-	if snap != nil {
-		if err := s.loadSnapshot(); err != nil {
-			return nil, err
-		}
+	if err := disk.LoadSnapshot(srv); err != nil {
+		return nil, err
 	}
 	if err := srv.Init(); err != nil {
 		return nil, fmt.Errorf("open raft state in %s: %w", cfg.DataDir, err)
 	}
-	if s.syncer, err = newLogSyncer(srv.LogPath()); err != nil {
+	if err := disk.Attach(srv); err != nil {
 		return nil, err
 	}
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
 		if e.Value().(string) == cfg.Name {
 			s.electedAtIndex.Store(s.lastLogIndex())
 		}
-		s.setLeader(e.Value().(string))
+		s.leaderChanged(e.Value().(string))
 	})
 	srv.AddEventListener(raft.TermChangeEventType, func(e raft.Event) {
-		// Runs before goraft answers the message that carried the term.
-		if err := s.terms.observeTerm(e.Value().(uint64)); err != nil {
-			log.Printf("raft: %v", err)
+		// Runs before goraft answers the message that carried the term; the
+		// peer handlers check that the term was recorded before answering.
+		if err := s.disk.Terms().ObserveTerm(e.Value().(uint64)); err != nil {
+			s.fail(err)
 		}
 	})
 	if err := srv.Start(); err != nil {
@@ -126,26 +142,9 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	// Before any peer can reach this node, and long before its election
 	// timer fires.
-	s.terms.restore(srv)
+	s.disk.Terms().Restore(srv)
 	s.servePeers()
 	return s, nil
-}
-
-// loadSnapshot restores the newest snapshot. goraft's LoadSnapshot rewrites
-// conf with a commit index of 0, which would make Init replay nothing past
-// the snapshot, so conf is put back afterwards.
-func (s *raftServer) loadSnapshot() error {
-	confPath := filepath.Join(s.cfg.DataDir, "conf")
-	conf, confErr := os.ReadFile(confPath)
-	if err := s.raft.LoadSnapshot(); err != nil {
-		return fmt.Errorf("load snapshot: %w", err)
-	}
-	if confErr == nil {
-		if err := writeFileSynced(confPath, conf); err != nil {
-			return fmt.Errorf("restore raft conf after loading the snapshot: %w", err)
-		}
-	}
-	return nil
 }
 
 // bootstrap brings the node to where it can answer clients: it founds a new
@@ -192,6 +191,11 @@ func (s *raftServer) waitCaughtUp(last uint64) error {
 		if s.isLeader() {
 			if s.raft.CommitIndex() > last {
 				break
+			}
+			// goraft stops applying after each join until it is asked to
+			// commit again, and a lone node is asked only by a new command.
+			if s.members.count() <= 1 {
+				s.doWithTimeout(raft.NOPCommand{})
 			}
 		} else if _, leader, ok := s.leader(); ok {
 			if _, joined := s.members.get(s.cfg.Name); joined {
@@ -265,10 +269,23 @@ func (s *raftServer) stopAll() {
 	s.peerServer.Close()
 	s.raft.Stop()
 	s.peerTransport.CloseIdleConnections()
-	if err := s.syncer.close(); err != nil {
+	if err := s.disk.Close(); err != nil {
 		log.Printf("close raft log: %v", err)
 	}
 }
+
+// fail stops the node for good: it can no longer keep what it acknowledges
+// (a failed fsync, a compaction without its snapshot, a term it cannot
+// record). It may be called from goraft's listeners, so it never blocks.
+func (s *raftServer) fail(err error) {
+	s.failOnce.Do(func() {
+		log.Printf("raft: FATAL: %v; this node stops, as it can no longer keep what it acknowledges", err)
+		s.failed <- err
+	})
+}
+
+// failures delivers the error that makes the node stop.
+func (s *raftServer) failures() <-chan error { return s.failed }
 
 func (s *raftServer) isLeader() bool { return s.raft.State() == raft.Leader }
 
@@ -282,21 +299,53 @@ func (s *raftServer) leader() (string, member, bool) {
 	return name, m, ok
 }
 
-// setLeader records the leader goraft follows.
-func (s *raftServer) setLeader(name string) {
-	if prev := s.leaderName.Swap(&name); prev == nil || *prev != name {
-		now := time.Now()
-		s.leaderSince.Store(&now)
+// leaderChanged records a change of leader goraft announced. Its
+// announcements come from its one event loop, in order.
+func (s *raftServer) leaderChanged(name string) {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	s.leaderSeq++
+	s.setLeaderLocked(name)
+}
+
+// leaderChangesSeen is a mark to pass to leaderLearned.
+func (s *raftServer) leaderChangesSeen() uint64 {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	return s.leaderSeq
+}
+
+// leaderLearned records the leader of an append goraft accepted in its own
+// term, which goraft learns without announcing it. seen is
+// leaderChangesSeen from before the append was handed to goraft: if goraft
+// announced a change since, that announcement is as new or newer.
+func (s *raftServer) leaderLearned(seen uint64, name string) {
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	if s.leaderSeq == seen {
+		s.setLeaderLocked(name)
+	}
+}
+
+func (s *raftServer) setLeaderLocked(name string) {
+	if name == s.leaderName {
+		return
+	}
+	s.leaderName = name
+	now := time.Now()
+	s.leaderSince.Store(&now)
+	if name == "" {
+		log.Printf("raft: no leader (election in progress)")
+	} else {
 		log.Printf("raft: leader is now %q", name)
 	}
 }
 
 // leaderNameNow is the current leader's name, "" when none is known.
 func (s *raftServer) leaderNameNow() string {
-	if name := s.leaderName.Load(); name != nil {
-		return *name
-	}
-	return ""
+	s.leaderMu.Lock()
+	defer s.leaderMu.Unlock()
+	return s.leaderName
 }
 
 // machineURLs returns the client URLs of all members, the leader first.
@@ -324,19 +373,20 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 	if !s.isLeader() {
 		return nil, errNotLeader
 	}
+	if err := s.checkQuorum(); err != nil {
+		return nil, err
+	}
 	v, err := s.doWithTimeout(cmd)
 	var etcdErr *etcderr.Error
 	if err != nil && !errors.As(err, &etcdErr) {
 		return nil, err
 	}
 	// The entry is committed whatever the store made of it: make it durable
-	// before anyone hears the outcome. A leader with peers fsynced it before
-	// it could commit it; goraft never does so for a lone node.
-	if s.members.count() <= 1 {
-		if syncErr := s.syncer.sync(); syncErr != nil {
-			log.Printf("raft: %v", syncErr)
-			return nil, syncErr
-		}
+	// before anyone hears the outcome. goraft never fsyncs a lone node's log
+	// and ignores its own fsync errors as a leader, so every write syncs the
+	// log here; concurrent writes share one fsync.
+	if err := s.syncLog(); err != nil {
+		return nil, err
 	}
 	if err != nil {
 		return nil, err
@@ -345,9 +395,60 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 	return event, nil
 }
 
+// errNotDurable is what clients hear when the log could not be synced; the
+// cause is in the node's log.
+var errNotDurable = errors.New("raft: the log could not be written to disk; this node is stopping")
+
+// syncLog makes everything in the log durable, and the store's writes with
+// it. A failure stops the node.
+func (s *raftServer) syncLog() error {
+	applied := s.store.Index()
+	if err := s.disk.Sync(); err != nil {
+		s.fail(err)
+		return errNotDurable
+	}
+	for {
+		durable := s.durableIndex.Load()
+		if applied <= durable || s.durableIndex.CompareAndSwap(durable, applied) {
+			return nil
+		}
+	}
+}
+
+// awaitDurable returns once every write the store shows is on disk. A lone
+// node applies a write to the store before the write is synced, and a read
+// must not show what a power cut could take back. Elsewhere what the store
+// shows is committed, so on the disks of a majority.
+func (s *raftServer) awaitDurable() error {
+	if s.store.Index() <= s.durableIndex.Load() || s.members.count() > 1 {
+		return nil
+	}
+	return s.syncLog()
+}
+
+// readBarrier returns once a no-op has gone through the log: then this node
+// was still the leader when the read arrived and holds every acknowledged
+// write.
+func (s *raftServer) readBarrier() error {
+	if !s.isLeader() {
+		return errNotLeader
+	}
+	if err := s.checkQuorum(); err != nil {
+		return err
+	}
+	_, err := s.doWithTimeout(raft.NOPCommand{})
+	return err
+}
+
 // doWithTimeout is goraft's Do with a deadline: Do itself waits forever
-// when there is no quorum. A timed-out command may still commit later.
+// when there is no quorum. A timed-out command may still commit later. At
+// most maxProposals wait at once.
 func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
+	select {
+	case s.proposals <- struct{}{}:
+	default:
+		return nil, errTooManyProposals
+	}
 	type result struct {
 		value any
 		err   error
@@ -355,6 +456,7 @@ func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
 	done := make(chan result, 1)
 	go func() {
 		v, err := s.raft.Do(cmd)
+		<-s.proposals
 		done <- result{v, err}
 	}()
 	timer := time.NewTimer(s.cfg.CommandTimeout)
@@ -373,7 +475,7 @@ func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
 // recordCandidacy persists this node's vote for itself before it asks any
 // peer for a vote.
 func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
-	return s.terms.observeVote(req.Term, req.CandidateName)
+	return s.disk.Terms().ObserveVote(req.Term, req.CandidateName)
 }
 
 // applied is called by every applied store write, from goraft's apply loop.
@@ -410,33 +512,46 @@ func (s *raftServer) every(interval time.Duration, job func()) {
 	}
 }
 
-// snapshotIfDue takes a snapshot once enough writes were applied since the
-// last one, and compacts the log behind it.
+// snapshotIfDue takes a snapshot once -snapshotCount entries were committed
+// since the last one, whatever they are (writes, no-ops of consistent
+// reads, joins), and compacts the log behind it: goraft keeps the whole log
+// in memory and replays it at start-up.
 func (s *raftServer) snapshotIfDue() {
-	applied := s.appliedWrites.Load()
-	if applied-s.snapshotAtApplied < s.cfg.SnapshotCount || !s.logFullyCommitted() {
+	commit := s.raft.CommitIndex()
+	if commit-s.snapshotAt < s.cfg.SnapshotCount {
 		return
 	}
-	// Compaction renames a new log file into place: syncs are held back
-	// meanwhile and then flush the new file.
-	err := s.syncer.replaceFile(func() error {
-		if err := removeStaleCompaction(s.cfg.DataDir); err != nil {
-			return err
-		}
-		return s.positions.afterSnapshot(s.raft)
-	})
+	// TakeSnapshot copies goraft's peer map without a lock: no join may be
+	// applied meanwhile. New joins wait for joinMu, joins from a leader for
+	// memberChange, and one already in the log waits for the next round.
+	s.joinMu.Lock()
+	defer s.joinMu.Unlock()
+	s.memberChange.Lock()
+	defer s.memberChange.Unlock()
+	if s.disk.Pending(s.raft, joinCommandName) {
+		return
+	}
+	var peers []string
+	if s.isLeader() {
+		peers = s.members.others(s.cfg.Name)
+	}
+	release, ok := s.gate.hold(peers, raftdisk.LogStart(s.raft), time.Second)
+	if !ok {
+		log.Printf("raft: snapshot put off: a peer being sent a snapshot did not pause in time")
+		return
+	}
+	err := s.disk.TakeSnapshot(s.raft)
+	release(raftdisk.LogStart(s.raft))
+	if errors.Is(err, raftdisk.ErrSnapshotLost) {
+		s.fail(err)
+		return
+	}
 	if err != nil {
-		log.Printf("raft: snapshot: %v", err)
+		log.Printf("raft: %v", err)
 		return
 	}
-	s.snapshotAtApplied = applied
-	log.Printf("raft: snapshot taken at index %d", s.store.Index())
-}
-
-// logFullyCommitted reports whether the log has no uncommitted tail: goraft's
-// compaction records wrong file offsets for such a tail.
-func (s *raftServer) logFullyCommitted() bool {
-	return s.lastLogIndex() == s.raft.CommitIndex()
+	s.snapshotAt = commit
+	log.Printf("raft: snapshot taken at index %d", commit)
 }
 
 // runExpiry is the leader's TTL clock: it proposes an expire command for
@@ -464,7 +579,9 @@ func (s *raftServer) runExpiry() {
 					continue
 				}
 				inFlight[e.Key] = true
+				s.wg.Add(1)
 				go func(e store.Expiry) {
+					defer s.wg.Done()
 					if _, err := s.dispatch(&ExpireCommand{Key: e.Key, ExpireTime: e.Expiration}); err != nil && !errors.Is(err, errNotLeader) {
 						log.Printf("expire %s: %v", e.Key, err)
 					}
@@ -513,10 +630,10 @@ func (s *raftServer) leaveStuckSnapshotting() {
 		return
 	}
 	term := s.raft.Term() + 1
-	if err := s.terms.observeVote(term, fenceCandidate); err != nil {
+	if err := s.disk.Terms().ObserveVote(term, raftdisk.FenceCandidate); err != nil {
 		log.Printf("raft: leaving the snapshotting state: %v", err)
 		return
 	}
 	log.Printf("raft: stuck in the snapshotting state with no leader for %v; moving to term %d", silence, term)
-	moveToTerm(s.raft, term, fenceCandidate)
+	raftdisk.MoveToTerm(s.raft, term, raftdisk.FenceCandidate)
 }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
 // These tests run the real node in-process (store, goraft, both HTTP
@@ -217,6 +219,23 @@ func TestExpiryGoesThroughTheLog(t *testing.T) {
 	if got := n.e.store.Index(); got < event.Index {
 		t.Fatalf("store index %d is behind the expiry at %d", got, event.Index)
 	}
+	// The expiry must be the leader's decision, replicated as a command at
+	// the index the watcher saw: a timer deleting the key locally would
+	// give the same event without any entry.
+	var expiries []string
+	for _, entry := range n.e.raft.raft.LogEntries() {
+		if entry.CommandName() != "etcd:expire" {
+			continue
+		}
+		var cmd ExpireCommand
+		if err := json.Unmarshal(entry.Command(), &cmd); err != nil {
+			t.Fatalf("log entry %d: etcd:expire with an undecodable command %q: %v", entry.Index(), entry.Command(), err)
+		}
+		expiries = append(expiries, fmt.Sprintf("%s at %d", cmd.Key, entry.Index()))
+	}
+	if want := fmt.Sprintf("%s at %d", event.Key, event.Index); len(expiries) != 1 || expiries[0] != want {
+		t.Fatalf("etcd:expire entries in the log: %q; want exactly one, %s", expiries, want)
+	}
 }
 
 func TestRestartKeepsDataAndIndexes(t *testing.T) {
@@ -262,7 +281,7 @@ func TestVoteFromUnknownCandidate(t *testing.T) {
 	if !resp.VoteGranted {
 		t.Fatalf("vote for an up-to-date candidate the node does not know refused: %+v", resp)
 	}
-	if rec, err := loadTermRecord(n.args[3]); err != nil || rec.VotedFor != "newcomer" || rec.Term != req.Term {
-		t.Fatalf("the vote was not recorded before the answer: %+v, %v", rec, err)
+	if term, votedFor, err := raftdisk.ReadTerm(n.args[3]); err != nil || votedFor != "newcomer" || term != req.Term {
+		t.Fatalf("the vote was not recorded before the answer: term %d vote %q, %v", term, votedFor, err)
 	}
 }

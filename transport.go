@@ -28,7 +28,10 @@ type transporter struct {
 	client      *http.Client
 	rpcTimeout  time.Duration
 	snapTimeout time.Duration
+	batchBytes  int64
 	stats       *raftStats
+	gate        *peerGate
+	contacts    *peerContacts
 	// beforeVoteRequest runs before a vote is asked for; an error cancels
 	// the request.
 	beforeVoteRequest func(*raft.RequestVoteRequest) error
@@ -52,13 +55,16 @@ func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Tra
 	return tr
 }
 
-func newTransporter(peers *http.Transport, electionTimeout time.Duration, stats *raftStats, beforeVoteRequest func(*raft.RequestVoteRequest) error) *transporter {
+func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raftServer) *transporter {
 	return &transporter{
 		client:            &http.Client{Transport: peers},
 		rpcTimeout:        2 * electionTimeout,
-		snapTimeout:       time.Minute,
-		stats:             stats,
-		beforeVoteRequest: beforeVoteRequest,
+		snapTimeout:       10 * time.Second,
+		batchBytes:        s.cfg.appendBatchBytes(),
+		stats:             s.stats,
+		gate:              s.gate,
+		contacts:          s.contacts,
+		beforeVoteRequest: s.recordCandidacy,
 	}
 }
 
@@ -70,14 +76,20 @@ type decoder interface {
 	Decode(io.Reader) (int, error)
 }
 
+// minPeerBytesPerSecond is the slowest transfer between peers that a
+// request's deadline allows for, on top of its base timeout.
+const minPeerBytesPerSecond = 8 << 20
+
 // post sends req to the peer's route and decodes the answer into resp. It
 // reports false on any failure: goraft treats a missing answer as a lost
-// message and retries on the next heartbeat.
+// message and retries on the next heartbeat. The deadline is timeout plus
+// the time the body takes at minPeerBytesPerSecond.
 func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration, req encoder, resp decoder) bool {
 	var body bytes.Buffer
 	if _, err := req.Encode(&body); err != nil {
 		return false
 	}
+	timeout += time.Duration(body.Len()) * time.Second / minPeerBytesPerSecond
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.ConnectionString+route, &body)
@@ -105,28 +117,71 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 		return nil
 	}
 	resp := &raft.RequestVoteResponse{}
+	sent := time.Now()
 	if !t.post(peer, votePath, t.rpcTimeout, req, resp) {
 		return nil
+	}
+	if resp.VoteGranted {
+		t.contacts.answered(peer.Name, sent)
 	}
 	return resp
 }
 
 // SendAppendEntriesRequest replicates entries (or a heartbeat) to a peer.
 func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	trimBatch(req, t.batchBytes)
+	t.gate.appendStarts(peer.Name, req.PrevLogIndex)
 	resp := &raft.AppendEntriesResponse{}
-	start := time.Now()
+	sent := time.Now()
 	ok := t.post(peer, appendEntriesPath, t.rpcTimeout, req, resp)
-	t.stats.sentAppend(peer.Name, time.Since(start), ok)
+	t.stats.sentAppend(peer.Name, time.Since(sent), ok)
 	if !ok {
+		t.gate.appendEnds(peer.Name, req.PrevLogIndex)
 		return nil
 	}
+	if resp.Term() == req.Term {
+		t.contacts.answered(peer.Name, sent)
+	}
+	t.gate.appendEnds(peer.Name, heldAfterAppend(req, resp))
 	return resp
+}
+
+// trimBatch cuts the entries of an append to about limit bytes, keeping at
+// least one. goraft sends up to 2,000 entries at once, which of large
+// values is more than one request should carry; it reads the entries sent
+// back from the request, and sends the rest next time.
+func trimBatch(req *raft.AppendEntriesRequest, limit int64) {
+	var size int64
+	for i, e := range req.Entries {
+		size += int64(len(e.Command)+len(e.GetCommandName())) + 32
+		if i > 0 && size > limit {
+			req.Entries = req.Entries[:i]
+			return
+		}
+	}
+}
+
+// heldAfterAppend is the least goraft believes a peer holds once it has
+// handled the peer's answer: all that was sent when it succeeded, else as
+// little as one entry less than before or what the peer says it holds.
+func heldAfterAppend(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse) uint64 {
+	if resp.Success() {
+		return req.PrevLogIndex + uint64(len(req.Entries))
+	}
+	held := req.PrevLogIndex
+	if held > 0 {
+		held--
+	}
+	return min(held, resp.Index())
 }
 
 // SendSnapshotRequest tells a lagging peer a snapshot is coming.
 func (t *transporter) SendSnapshotRequest(_ raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
+	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotResponse{}
-	if !t.post(peer, snapshotPath, t.rpcTimeout, req, resp) {
+	ok := t.post(peer, snapshotPath, t.rpcTimeout, req, resp)
+	t.gate.snapshotCallEnds(peer.Name, false, 0)
+	if !ok {
 		return nil
 	}
 	return resp
@@ -134,8 +189,11 @@ func (t *transporter) SendSnapshotRequest(_ raft.Server, peer *raft.Peer, req *r
 
 // SendSnapshotRecoveryRequest sends a lagging peer the whole state.
 func (t *transporter) SendSnapshotRecoveryRequest(_ raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotRecoveryResponse{}
-	if !t.post(peer, snapshotRecoveryPath, t.snapTimeout, req, resp) {
+	ok := t.post(peer, snapshotRecoveryPath, t.snapTimeout, req, resp) && resp.Success
+	t.gate.snapshotCallEnds(peer.Name, ok, req.LastIndex)
+	if !ok {
 		return nil
 	}
 	return resp

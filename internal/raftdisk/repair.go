@@ -1,4 +1,4 @@
-package main
+package raftdisk
 
 import (
 	"bufio"
@@ -21,7 +21,8 @@ import (
 // goraft's own recovery from a torn log tail truncates the file but keeps
 // writing at the old offset, so the next restart loses everything written
 // since. These functions put the data directory in a state goraft reads
-// correctly before it is opened.
+// correctly before it is opened. goraft's log records carry no checksum:
+// a record is judged by its framing and by whether it decodes.
 
 // recoverDataDir puts goraft's files in dataDir in a state goraft reads
 // correctly: a torn log tail cut, only the newest sound snapshot kept, the
@@ -40,10 +41,17 @@ func recoverDataDir(dataDir string) (*snapshotFile, error) {
 		return nil, err
 	}
 	last := scan.lastIndex
-	if snap != nil {
+	switch {
+	case snap != nil && scan.records > 0 && scan.firstIndex > snap.index+1:
+		// goraft compacts the log even when writing the snapshot failed.
+		return nil, fmt.Errorf("raft log in %s starts at index %d but the newest snapshot ends at index %d: entries %d to %d are lost; "+
+			"restore the data directory from a backup, or start this member afresh with -f and let it rejoin, so that it copies the data from the others",
+			dataDir, scan.firstIndex, snap.index, snap.index+1, scan.firstIndex-1)
+	case snap != nil:
 		last = max(last, snap.index)
-	} else if scan.firstIndex > 1 {
-		return nil, fmt.Errorf("raft log starts at index %d but there is no usable snapshot before it (use -f to start afresh)", scan.firstIndex)
+	case scan.firstIndex > 1:
+		return nil, fmt.Errorf("raft log in %s starts at index %d but there is no usable snapshot before it: "+
+			"restore the data directory from a backup, or start this member afresh with -f and let it rejoin", dataDir, scan.firstIndex)
 	}
 	if err := clampConfCommitIndex(filepath.Join(dataDir, "conf"), last); err != nil {
 		return nil, err
@@ -102,8 +110,8 @@ func repairLog(path string) (logScan, error) {
 			break
 		}
 		data := make([]byte, length)
-		if _, err := io.ReadFull(r, data); err != nil {
-			problem = tornRecord
+		if n, err := io.ReadFull(r, data); err != nil {
+			problem = tornOrCorruptLength(data[:n], scan.lastIndex)
 			break
 		}
 		entry.Reset()
@@ -146,6 +154,26 @@ func repairLog(path string) (logScan, error) {
 
 // tornRecord describes a record cut short by the end of the file.
 const tornRecord = "torn: the last record is incomplete"
+
+// tornOrCorruptLength judges a record whose header claims more bytes than
+// the file holds. A write torn by a crash leaves at most the beginning of
+// one record; a corrupt length header in the middle of the log leaves whole
+// records behind it, which cutting would silently drop. So rest, the bytes
+// after the header, is torn only if no later record can be found in it.
+func tornOrCorruptLength(rest []byte, lastIndex uint64) string {
+	var entry protobuf.LogEntry
+	for at := 0; at+9 <= len(rest); at++ {
+		length, ok := parseRecordHeader(rest[at : at+9])
+		if !ok || at+9+length > len(rest) {
+			continue
+		}
+		entry.Reset()
+		if proto.Unmarshal(rest[at+9:at+9+length], &entry) == nil && entry.Index != nil && entry.Term != nil && entry.GetIndex() > lastIndex {
+			return fmt.Sprintf("corrupt: a record length that runs past the end of the file, with entry %d after it", entry.GetIndex())
+		}
+	}
+	return tornRecord
+}
 
 // tornOrCorrupt tells a torn write, where the file system left zeros in
 // place of data, from corruption: it is torn only if read and everything
@@ -212,12 +240,9 @@ func pruneSnapshots(dir string) (*snapshotFile, error) {
 	}
 	var files []snapshotFile
 	for _, de := range names {
-		var sf snapshotFile
-		if _, err := fmt.Sscanf(de.Name(), "%d_%d.ss", &sf.term, &sf.index); err != nil || !strings.HasSuffix(de.Name(), ".ss") {
-			continue
+		if sf, ok := parseSnapshotName(de.Name()); ok {
+			files = append(files, sf)
 		}
-		sf.name = de.Name()
-		files = append(files, sf)
 	}
 	sort.Slice(files, func(i, j int) bool {
 		if files[i].index != files[j].index {
@@ -241,6 +266,15 @@ func pruneSnapshots(dir string) (*snapshotFile, error) {
 		}
 	}
 	return kept, nil
+}
+
+// parseSnapshotName reads goraft's TERM_INDEX.ss file name.
+func parseSnapshotName(name string) (snapshotFile, bool) {
+	sf := snapshotFile{name: name}
+	if _, err := fmt.Sscanf(name, "%d_%d.ss", &sf.term, &sf.index); err != nil || !strings.HasSuffix(name, ".ss") {
+		return snapshotFile{}, false
+	}
+	return sf, true
 }
 
 // checkSnapshot verifies the CRC-32 line goraft writes before the JSON.
@@ -295,7 +329,7 @@ func clampConfCommitIndex(path string, last uint64) error {
 	if err != nil {
 		return err
 	}
-	return writeFileSynced(path, out)
+	return WriteFileSynced(path, out)
 }
 
 // removeStaleCompaction removes the new log file a compaction writes before

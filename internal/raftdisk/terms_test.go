@@ -1,11 +1,11 @@
-package main
+package raftdisk
 
 import "testing"
 
 func TestTermRecordSurvivesReload(t *testing.T) {
 	dir := t.TempDir()
 	r, err := loadTermRecord(dir)
-	if err != nil || r.Term != 0 {
+	if err != nil || r.stored.Term != 0 {
 		t.Fatalf("fresh record = %+v, %v", r, err)
 	}
 	steps := []struct {
@@ -24,16 +24,16 @@ func TestTermRecordSurvivesReload(t *testing.T) {
 	for _, st := range steps {
 		var err error
 		if st.candidate == "" {
-			err = r.observeTerm(st.term)
+			err = r.ObserveTerm(st.term)
 		} else {
-			err = r.observeVote(st.term, st.candidate)
+			err = r.ObserveVote(st.term, st.candidate)
 		}
 		if (err == nil) != st.ok {
 			t.Fatalf("term %d vote %q: err %v, want ok=%v", st.term, st.candidate, err, st.ok)
 		}
 	}
 	again, err := loadTermRecord(dir)
-	if err != nil || again.Term != 5 || again.VotedFor != "node1" {
-		t.Fatalf("reloaded record = term %d vote %q, %v; want term 5 vote node1", again.Term, again.VotedFor, err)
+	if err != nil || again.stored.Term != 5 || again.stored.VotedFor != "node1" {
+		t.Fatalf("reloaded record = term %d vote %q, %v; want term 5 vote node1", again.stored.Term, again.stored.VotedFor, err)
 	}
 }

@@ -1,4 +1,4 @@
-package main
+package raftdisk
 
 import (
 	"bytes"
@@ -7,6 +7,7 @@ import (
 	"hash/crc32"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"code.google.com/p/goprotobuf/proto"
@@ -46,6 +47,9 @@ func TestRepairLog(t *testing.T) {
 		{"header then zeros", append(append([]byte{}, fourth[:9]...), make([]byte, len(fourth)-9)...), 3},
 		{"garbage", []byte("not a raft record at all\n"), -1},
 		{"index gap", logRecord(t, 9, 1), -1},
+		// A length header whose digits a bad sector changed, with whole
+		// records after it: cutting there would drop entries 5 and 6.
+		{"corrupt length mid-log", append(append(append([]byte{}, []byte("    ffff\n")...), fourth[9:]...), append(logRecord(t, 5, 1), logRecord(t, 6, 1)...)...), -1},
 		{"complete fourth", fourth, 4},
 	}
 	for _, tt := range tests {
@@ -151,5 +155,31 @@ func TestClampConfCommitIndex(t *testing.T) {
 	}
 	if err := json.Unmarshal(b, &got); err != nil || got.CommitIndex != 30 || len(got.Peers) != 1 {
 		t.Fatalf("clamped conf = %s (%v)", b, err)
+	}
+}
+
+func TestRecoverDataDirRefusesGapAfterSnapshot(t *testing.T) {
+	dir := t.TempDir()
+	var log []byte
+	for i := uint64(300); i <= 310; i++ {
+		log = append(log, logRecord(t, i, 1)...)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "log"), log, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	snapDir := filepath.Join(dir, "snapshot")
+	if err := os.Mkdir(snapDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	writeSnapshot(t, snapDir, "1_100.ss", true)
+	_, err := recoverDataDir(dir)
+	if err == nil || !strings.Contains(err.Error(), "entries 101 to 299 are lost") || !strings.Contains(err.Error(), "-f") {
+		t.Fatalf("recoverDataDir = %v; want a refusal naming the lost entries and how to recover", err)
+	}
+
+	// A snapshot that reaches the log's start is sound.
+	writeSnapshot(t, snapDir, "1_299.ss", true)
+	if snap, err := recoverDataDir(dir); err != nil || snap == nil || snap.index != 299 {
+		t.Fatalf("recoverDataDir = %+v, %v; want the snapshot at 299", snap, err)
 	}
 }

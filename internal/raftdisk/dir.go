@@ -1,0 +1,203 @@
+// Package raftdisk keeps the files goraft writes in a data directory (log,
+// conf, snapshot/) sound, and the node's term and vote with them, across
+// crashes, power cuts and goraft's own bugs with them.
+//
+// goraft must be driven through a Dir for every call that touches its
+// files; each of these has a goraft bug or gap behind it:
+//   - Open, before raft.NewServer: it cuts a torn log tail (goraft's own
+//     cut leaves the write offset behind), refuses a corrupt log or a log
+//     that starts after the newest snapshot ends, keeps only the newest
+//     sound snapshot and removes a half-done compaction.
+//   - Dir.LoadSnapshot instead of Server.LoadSnapshot, before Server.Init
+//     (goraft's resets the saved commit index).
+//   - Dir.Attach after Server.Init and before the node answers anyone.
+//   - Dir.Append for every AppendEntriesRequest a leader sends and
+//     Dir.InstallSnapshot for every SnapshotRecoveryRequest (goraft records
+//     wrong file positions for them), and Dir.TakeSnapshot instead of
+//     Server.TakeSnapshot (it compacts even when the snapshot was not saved).
+//   - Dir.Sync before anything goraft wrote to the log is acknowledged
+//     (goraft never fsyncs a lone node's log and ignores a leader's fsync
+//     errors).
+//   - Dir.Terms records every term and vote before a message carrying it
+//     leaves the node (goraft keeps both only in memory).
+//
+// goraft runs its event listeners under its own locks: a listener must not
+// call Server getters (State, Term, CommitIndex, ...), which deadlock.
+package raftdisk
+
+import (
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/goraft/raft"
+)
+
+// Files are the names in a data directory that hold raft state: removing
+// them starts a node afresh.
+var Files = []string{"log", "log.new", "conf", "conf.tmp", "snapshot", termFile, termFile + ".tmp"}
+
+// Dir is goraft's state in one data directory.
+type Dir struct {
+	path      string
+	snapshot  *snapshotFile // the snapshot Open kept, if any
+	terms     *TermRecord
+	positions *positions
+	syncer    *syncer // set by Attach
+}
+
+// Open readies dataDir for goraft: see the package comment.
+func Open(dataDir string) (*Dir, error) {
+	snap, err := recoverDataDir(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	terms, err := loadTermRecord(dataDir)
+	if err != nil {
+		return nil, err
+	}
+	return &Dir{path: dataDir, snapshot: snap, terms: terms, positions: newPositions()}, nil
+}
+
+// SnapshotIndex is the last index the snapshot found by Open covers, 0
+// without one.
+func (d *Dir) SnapshotIndex() uint64 {
+	if d.snapshot == nil {
+		return 0
+	}
+	return d.snapshot.index
+}
+
+// Terms is the node's persisted term and vote.
+func (d *Dir) Terms() *TermRecord { return d.terms }
+
+// LoadSnapshot restores the snapshot Open kept, if any. goraft's
+// LoadSnapshot rewrites conf with a commit index of 0, which would make
+// Init replay nothing past the snapshot, so conf is put back afterwards.
+func (d *Dir) LoadSnapshot(srv raft.Server) error {
+	if d.snapshot == nil {
+		return nil
+	}
+	confPath := filepath.Join(d.path, "conf")
+	conf, confErr := os.ReadFile(confPath)
+	if err := srv.LoadSnapshot(); err != nil {
+		return fmt.Errorf("load snapshot %s: %w", d.snapshot.name, err)
+	}
+	if confErr == nil {
+		if err := WriteFileSynced(confPath, conf); err != nil {
+			return fmt.Errorf("restore raft conf after loading the snapshot: %w", err)
+		}
+	}
+	return nil
+}
+
+// Attach starts syncing the log goraft opened in Init. Init may have
+// created the log and snapshot/: their directory entries are made durable
+// first.
+func (d *Dir) Attach(srv raft.Server) error {
+	if err := SyncDir(d.path); err != nil {
+		return err
+	}
+	s, err := newSyncer(srv.LogPath())
+	if err != nil {
+		return err
+	}
+	d.syncer = s
+	return nil
+}
+
+// Sync returns once everything goraft wrote to the log before the call is
+// on disk. An error is final: the node can no longer promise durability.
+func (d *Dir) Sync() error { return d.syncer.sync() }
+
+// Append hands an AppendEntriesRequest from a leader to goraft.
+func (d *Dir) Append(srv raft.Server, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	return d.positions.append(srv, req)
+}
+
+// InstallSnapshot hands a leader's SnapshotRecoveryRequest to goraft.
+func (d *Dir) InstallSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+	return d.positions.installSnapshot(srv, req)
+}
+
+// Pending reports whether an entry past the commit index holds the command
+// named name.
+func (d *Dir) Pending(srv raft.Server, name string) bool {
+	return d.positions.pending(srv, name)
+}
+
+// LogStart is the index before the log's first entry: a peer that holds
+// less must be sent a snapshot.
+func LogStart(srv raft.Server) uint64 {
+	if first := firstIndex(srv); first > 0 {
+		return first - 1
+	}
+	return srv.CommitIndex()
+}
+
+// ErrSnapshotLost is a compaction that went ahead although the snapshot
+// before it was not saved: the data directory can no longer be restarted
+// from, and goraft will take no further snapshot.
+var ErrSnapshotLost = errors.New("raft compacted its log but the snapshot before it was not saved")
+
+// TakeSnapshot saves the state machine and compacts the log behind it.
+// Appends from a leader go on meanwhile (see positions). It fails with
+// ErrSnapshotLost when goraft compacted without a saved snapshot, which a
+// node must treat as a failed disk.
+func (d *Dir) TakeSnapshot(srv raft.Server) error {
+	var compactedThrough uint64
+	err := d.positions.snapshot(srv, func() error {
+		if err := removeStaleCompaction(d.path); err != nil {
+			return err
+		}
+		err := srv.TakeSnapshot()
+		if first := firstIndex(srv); first > 1 {
+			compactedThrough = first - 1
+		}
+		return err
+	})
+	if err != nil {
+		return fmt.Errorf("take snapshot: %w", err)
+	}
+	snapDir := filepath.Join(d.path, "snapshot")
+	if compactedThrough > 0 {
+		if newest, err := newestSnapshotIndex(snapDir); err != nil || newest < compactedThrough {
+			return fmt.Errorf("%w: the log starts after index %d, the newest snapshot in %s ends at %d (%v)", ErrSnapshotLost, compactedThrough, snapDir, newest, err)
+		}
+	}
+	// goraft writes the snapshot file without making its directory entry
+	// durable.
+	return SyncDir(snapDir)
+}
+
+// newestSnapshotIndex is the largest index among the sound snapshots in
+// dir.
+func newestSnapshotIndex(dir string) (uint64, error) {
+	names, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("read snapshot dir: %w", err)
+	}
+	var newest uint64
+	for _, de := range names {
+		sf, ok := parseSnapshotName(de.Name())
+		if !ok || sf.index <= newest {
+			continue
+		}
+		if err := checkSnapshot(filepath.Join(dir, sf.name)); err != nil {
+			log.Printf("snapshot %s is unusable: %v", sf.name, err)
+			continue
+		}
+		newest = sf.index
+	}
+	return newest, nil
+}
+
+// Close stops syncing the log. goraft must be stopped first.
+func (d *Dir) Close() error {
+	if d.syncer == nil {
+		return nil
+	}
+	return d.syncer.close()
+}
