@@ -1,8 +1,8 @@
 package store
 
 import (
-	"bytes"
 	"errors"
+	"maps"
 	"path"
 	"slices"
 	"strings"
@@ -13,58 +13,138 @@ import (
 	"github.com/etcd-recreation/etcd/etcderr"
 )
 
+// keySegments is how a key names a node, worked out segment by segment
+// without the path package: empty and "." segments name nothing, ".."
+// climbs one directory, and never above the root.
+func keySegments(key string) []string {
+	var segs []string
+	for _, seg := range strings.Split(key, "/") {
+		switch seg {
+		case "", ".":
+		case "..":
+			if len(segs) > 0 {
+				segs = segs[:len(segs)-1]
+			}
+		default:
+			segs = append(segs, seg)
+		}
+	}
+	return segs
+}
+
+func joinKey(segs []string) string { return "/" + strings.Join(segs, "/") }
+
+// keyPathTree is what FuzzKeyPath's store holds before the fuzzed key is
+// set: files and the directories they imply, which the key may fall on,
+// below or beside.
+var keyPathTree = map[string]string{"/a/b": "1", "/c": "2", "/d/e/f": "3"}
+
+// FuzzKeyPath sets, reads and deletes an arbitrary key in a store holding
+// keyPathTree, and checks every answer against what the key's segments
+// say it names.
 func FuzzKeyPath(f *testing.F) {
 	for _, key := range []string{
 		"", "/", "foo", "/foo/", "//a//b//", "a/./b/../../c", "../../x", "/..", ".", "a/.../b",
 		"_etcd/machines/node0", "a b/%2F/\x00", "\xff/\xfe", "日本/語",
+		"c", "a/b", "a", "d/e", "a/b/c", "c/../c/x", "d/e/g", "../d/./e/../e/f/", "a/b/../../..",
 	} {
 		f.Add(key)
 	}
 	f.Fuzz(func(t *testing.T, key string) {
+		segs := keySegments(key)
+		want := joinKey(segs)
 		norm := normalize(key)
-		if want := path.Clean("/" + key); norm != want {
+		if norm != want {
 			t.Fatalf("normalize(%q) = %q, want %q", key, norm, want)
 		}
-		if again := normalize(norm); again != norm {
-			t.Fatalf("normalize not idempotent: %q, then %q", norm, again)
+		if !strings.HasPrefix(norm, "/") || (norm != "/" && slices.ContainsFunc(strings.Split(norm[1:], "/"), func(seg string) bool {
+			return seg == "" || seg == "." || seg == ".."
+		})) {
+			t.Fatalf("normalize(%q) = %q: not a clean absolute key", key, norm)
+		}
+		for _, spelling := range []string{norm, norm + "/", "/" + norm, "../../" + key, "/../" + key, key + "/."} {
+			// Cleaning is idempotent, and no leading ".." climbs out of the root.
+			if got := normalize(spelling); got != norm {
+				t.Fatalf("normalize(%q) = %q, want %q as for %q", spelling, got, norm, key)
+			}
 		}
 
-		s := New(4)
-		e, err := s.Set(key, "v", t0, 1)
-		if norm == "/" {
+		s := New(8)
+		var index uint64
+		for _, k := range slices.Sorted(maps.Keys(keyPathTree)) {
+			index++
+			if _, err := s.Set(k, keyPathTree[k], time.Time{}, index); err != nil {
+				t.Fatalf("Set(%q): %v", k, err)
+			}
+		}
+		isFile := func(segs []string) bool { _, ok := keyPathTree[joinKey(segs)]; return ok }
+		isDir := func(segs []string) bool {
+			for k := range keyPathTree {
+				if ks := keySegments(k); len(ks) > len(segs) && slices.Equal(ks[:len(segs)], segs) {
+					return true
+				}
+			}
+			return false
+		}
+		index++
+		setAt := index
+		e, err := s.Set(key, "v", t0, setAt)
+		switch {
+		case len(segs) == 0:
 			checkError(t, err, etcderr.NotFile, "set: /")
-			if _, err := s.Delete(key, 2); err == nil {
+			if _, err := s.Delete(key, index); err == nil {
 				t.Fatalf("Delete(%q) of the root succeeded", key)
 			}
-			if events, dir, err := s.Get(key); err != nil || !dir || len(events) != 0 {
-				t.Fatalf("Get(%q) = %v, %v, %v; want the empty root", key, events, dir, err)
-			}
+			checkTreeIntact(t, s)
 			return
+		case isDir(segs):
+			checkError(t, err, etcderr.NotFile, "set: "+want)
+			checkTreeIntact(t, s)
+			return
+		}
+		for i := 1; i < len(segs); i++ {
+			if isFile(segs[:i]) {
+				if errorCode(err) != etcderr.NotFile {
+					t.Fatalf("Set(%q) below the file %s: %v, %v; want error %d", key, joinKey(segs[:i]), e, err, etcderr.NotFile)
+				}
+				checkTreeIntact(t, s)
+				return
+			}
 		}
 		if err != nil {
 			t.Fatalf("Set(%q): %v", key, err)
 		}
-		if e.Key != norm || !e.NewKey {
-			t.Fatalf("Set(%q) event %+v, want key %q", key, e, norm)
+		prev, existed := keyPathTree[want]
+		if e.Key != want || e.NewKey == existed || e.PrevValue != prev || e.Index != setAt {
+			t.Fatalf("Set(%q) event %+v, want key %q, previous value %q, index %d", key, e, want, prev, setAt)
 		}
-		for _, k := range []string{key, norm, norm + "/"} {
+		for _, k := range []string{key, want, want + "/"} {
 			events, dir, err := s.Get(k)
-			if err != nil || dir || len(events) != 1 || events[0].Key != norm || events[0].Value != "v" {
+			if err != nil || dir || len(events) != 1 || events[0].Key != want || events[0].Value != "v" {
 				t.Fatalf("Get(%q) = %v, %v, %v", k, events, dir, err)
 			}
 		}
-		if _, err := s.Set(norm+"/below", "v", time.Time{}, 2); err == nil {
-			t.Fatalf("Set below the file %q succeeded", norm)
+		for i := range len(segs) {
+			// Every directory above the key lists the way down to it.
+			dir, child := joinKey(segs[:i]), joinKey(segs[:i+1])
+			events, isDir, err := s.Get(dir)
+			if err != nil || !isDir || !slices.ContainsFunc(events, func(e *Event) bool { return e.Key == child && e.Dir == (i+1 < len(segs)) }) {
+				t.Fatalf("Get(%q) = %v, %v, %v; want a directory listing %s", dir, events, isDir, err, child)
+			}
 		}
-		if x := s.Expired(t0, 2); len(x) != 1 || x[0].Key != norm {
-			t.Fatalf("Expired = %v, want %q", x, norm)
+		index++
+		if _, err := s.Set(want+"/below", "v", time.Time{}, index); errorCode(err) != etcderr.NotFile {
+			t.Fatalf("Set below the file %q: %v, want error %d", want, err, etcderr.NotFile)
 		}
-		w, err := s.Watch(key, 1)
+		if x := s.Expired(t0, 8); len(x) != 1 || x[0].Key != want {
+			t.Fatalf("Expired = %v, want %q", x, want)
+		}
+		w, err := s.Watch(key, setAt)
 		if err != nil {
-			t.Fatalf("Watch(%q, 1): %v", key, err)
+			t.Fatalf("Watch(%q, %d): %v", key, setAt, err)
 		}
 		if got, _ := received(w); got != e {
-			t.Fatalf("Watch(%q, 1) got %v, want %v", key, got, e)
+			t.Fatalf("Watch(%q, %d) got %v, want %v", key, setAt, got, e)
 		}
 
 		if utf8.ValidString(key) {
@@ -73,29 +153,40 @@ func FuzzKeyPath(f *testing.F) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			r := New(4)
+			r := New(8)
 			if err := r.Recover(state); err != nil {
 				t.Fatalf("Recover(%s): %v", state, err)
 			}
-			again, err := r.Save()
-			if err != nil || !bytes.Equal(again, state) {
-				t.Fatalf("recovered store saves as %s, %v; want %s", again, err, state)
-			}
-			if events, _, err := r.Get(key); err != nil || events[0].Key != norm {
-				t.Fatalf("recovered store: Get(%q) = %v, %v", key, events, err)
+			if got, want := dump(t, r), dump(t, s); got != want {
+				t.Fatalf("recovered store differs\n got:\n%s\nwant:\n%s", got, want)
 			}
 		}
 
-		if _, err := s.Delete(key, 3); err != nil {
-			t.Fatalf("Delete(%q): %v", key, err)
+		index++
+		d, err := s.Delete(key, index)
+		if err != nil || d.Key != want || d.PrevValue != "v" {
+			t.Fatalf("Delete(%q) = %+v, %v", key, d, err)
 		}
-		if _, _, err := s.Get(norm); err == nil {
-			t.Fatalf("Get(%q) after Delete succeeded", norm)
+		if _, _, err := s.Get(want); errorCode(err) != etcderr.KeyNotFound {
+			t.Fatalf("Get(%q) after Delete: %v, want error %d", want, err, etcderr.KeyNotFound)
 		}
-		if events, dir, err := s.Get(path.Dir(norm)); err != nil || !dir || len(events) != 0 {
-			t.Fatalf("parent of %q after Delete: %v, %v, %v; want an empty directory", norm, events, dir, err)
+		if events, dir, err := s.Get(joinKey(segs[:len(segs)-1])); err != nil || !dir || slices.ContainsFunc(events, func(e *Event) bool { return e.Key == want }) {
+			t.Fatalf("parent of %q after Delete: %v, %v, %v; want a directory without it", want, events, dir, err)
+		}
+		if !existed {
+			checkTreeIntact(t, s)
 		}
 	})
+}
+
+// checkTreeIntact checks that s still holds keyPathTree.
+func checkTreeIntact(t *testing.T, s *Store) {
+	t.Helper()
+	for k, v := range keyPathTree {
+		if events, dir, err := s.Get(k); err != nil || dir || len(events) != 1 || events[0].Value != v {
+			t.Fatalf("Get(%q) = %v, %v, %v; want the value %q it had", k, events, dir, err, v)
+		}
+	}
 }
 
 // Alphabets FuzzOperations draws from. The keys overlap as files and

@@ -346,23 +346,35 @@ func (c *cluster) staleList() []string {
 
 // checkCaughtUp checks that m, which has just become ready, serves a store
 // that holds every write acknowledged before it was started (index
-// before): a member answers clients only once it has caught up.
-func (c *cluster) checkCaughtUp(m *member, before uint64) {
-	idx, err := c.storeIndex(m)
-	if err != nil || idx >= before {
-		return
+// before): a member answers clients only once it has caught up. A member
+// whose store index cannot be read proves nothing either way, so it is
+// asked again until timeout, and then that is the error.
+func (c *cluster) checkCaughtUp(m *member, before uint64, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		idx, err := c.storeIndex(m)
+		if err == nil {
+			if idx < before {
+				msg := fmt.Sprintf("%s served clients at store index %d right after it (re)started, although index %d had been acknowledged before it started", m.name, idx, before)
+				c.tl.add("STALE: %s", msg)
+				c.mu.Lock()
+				c.stale = append(c.stale, msg)
+				c.mu.Unlock()
+			}
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s is ready but its store index could not be read within %v: %v", m.name, timeout, err)
+		}
+		time.Sleep(pollInterval)
 	}
-	msg := fmt.Sprintf("%s served clients at store index %d right after it (re)started, although index %d had been acknowledged before it started", m.name, idx, before)
-	c.tl.add("STALE: %s", msg)
-	c.mu.Lock()
-	c.stale = append(c.stale, msg)
-	c.mu.Unlock()
 }
 
 // newCluster starts n members: the first founds the cluster, the others
 // join it through its proxy. Each serves before the next starts.
 func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 	t.Helper()
+	buildDaemon(t)
 	tr := &http.Transport{
 		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
 		MaxIdleConnsPerHost: 8,
@@ -446,8 +458,7 @@ func (c *cluster) startAndWait(m *member) error {
 	if err := c.waitReady(m, readyTimeout); err != nil {
 		return err
 	}
-	c.checkCaughtUp(m, before)
-	return nil
+	return c.checkCaughtUp(m, before, readyTimeout)
 }
 
 func (c *cluster) acked() uint64 {

@@ -103,7 +103,9 @@ func (c *cluster) watchOnce(m *member, prefix string, index uint64) (event, erro
 }
 
 // checkRecord checks the record of the registers' writes against itself and
-// against what the clients were told. It returns what is wrong.
+// against what the clients were told: every acknowledged write is in it as
+// acknowledged, and no write the clients were told failed or was never
+// proposed is. It returns what is wrong.
 func checkRecord(rec []event, w *workload) []string {
 	var bad []string
 	add := func(format string, args ...any) {
@@ -130,17 +132,26 @@ func checkRecord(rec []event, w *workload) []string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	for _, r := range w.records {
-		if r.in.Kind == opRead || r.ret < 0 || (r.in.Kind == opCAS && !r.out.OK) {
+		if r.in.Kind == opRead || r.ret < 0 {
 			continue
 		}
 		e, ok := byValue[r.in.Value]
 		switch {
+		case r.in.Kind == opCAS && !r.out.OK:
+			if ok {
+				add("%s, yet it is in the history as %+v", describeOp(r.in, r.out), e)
+			}
 		case !ok:
 			add("acknowledged %s (index %d) is not in the history", describeOp(r.in, r.out), r.meta.Index)
 		case e.Index != r.meta.Index || e.Key != r.in.Key:
 			add("acknowledged %s at index %d is in the history as %+v", describeOp(r.in, r.out), r.meta.Index, e)
 		case r.in.Kind == opSet && e.PrevValue != r.out.Value:
 			add("acknowledged %s is in the history as %+v", describeOp(r.in, r.out), e)
+		}
+	}
+	for _, in := range w.unsent {
+		if e, ok := byValue[in.Value]; ok {
+			add("%s of %s to %s was refused before it was proposed, yet it is in the history as %+v", in.Kind, in.Value, in.Key, e)
 		}
 	}
 	return bad

@@ -59,7 +59,8 @@ type workload struct {
 
 	mu           sync.Mutex
 	records      []*record
-	lanes        int // porcupine client ids given out
+	unsent       []regInput // writes refused before they were proposed
+	lanes        int        // porcupine client ids given out
 	counts       map[string]int
 	anomalies    []string
 	anomalyCount int
@@ -220,55 +221,69 @@ func (w *workload) execute(m *member, in regInput) (regOutput, outcome, opMeta) 
 		}
 		a = w.send(ctx, m, http.MethodPost, "/v1/keys"+in.Key, f)
 	}
+	out, oc, meta, anomaly := classify(in, a)
+	if anomaly != "" {
+		w.anomaly("%s", anomaly)
+	}
+	return out, oc, meta
+}
+
+// classify says what the last answer to an operation tells of it: the
+// output the model checks, the outcome, what the visualization shows, and
+// what no correct member would have answered ("" when nothing). An answer
+// that does not settle whether a write took effect leaves it unknown: only
+// an answer that proves nothing was proposed may make it notSent, and only
+// a definite answer may make it done.
+func classify(in regInput, a answer) (regOutput, outcome, opMeta, string) {
 	meta := opMeta{Member: a.member.name}
+	inconclusive := func(anomaly string) (regOutput, outcome, opMeta, string) {
+		return regOutput{Unknown: true}, notSentOr(in, unknown), meta, anomaly
+	}
+	op := describeOp(in, regOutput{})
 	if a.err != nil {
 		meta.Answer = a.err.Error()
 		if !a.sent {
-			return regOutput{}, notSentOr(in, notSent), meta
+			return regOutput{}, notSent, meta, ""
 		}
-		return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+		return inconclusive("")
 	}
 	meta.Answer = fmt.Sprint(a.status)
-	var ev event
-	var ee etcdError
-	switch {
-	case a.status == http.StatusOK:
+	if a.status == http.StatusOK {
+		var ev event
 		if err := decodeStrict(a.body, &ev); err != nil {
-			w.anomaly("%s on %s: 200 with a body that is no event: %v: %s", describeOp(in, regOutput{}), a.member.name, err, a.body)
-			return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+			return inconclusive(fmt.Sprintf("%s on %s: 200 with a body that is no event: %v: %s", op, a.member.name, err, a.body))
 		}
 		meta.Index = ev.Index
 		if msg := checkEvent(in, ev); msg != "" {
-			w.anomaly("%s on %s: %s: %s", describeOp(in, regOutput{}), a.member.name, msg, a.body)
-			return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+			return inconclusive(fmt.Sprintf("%s on %s: %s: %s", op, a.member.name, msg, a.body))
 		}
 		switch in.Kind {
 		case opRead:
-			return regOutput{Value: ev.Value}, done, meta
+			return regOutput{Value: ev.Value}, done, meta, ""
 		case opSet:
-			return regOutput{Value: ev.PrevValue}, done, meta
+			return regOutput{Value: ev.PrevValue}, done, meta, ""
 		default:
-			return regOutput{OK: true}, done, meta
+			return regOutput{OK: true}, done, meta, ""
 		}
-	case decodeStrict(a.body, &ee) != nil || ee.ErrorCode == 0:
-		w.anomaly("%s on %s: %d with a body that is no error: %s", describeOp(in, regOutput{}), a.member.name, a.status, a.body)
-		return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+	}
+	var ee etcdError
+	if decodeStrict(a.body, &ee) != nil || ee.ErrorCode == 0 {
+		return inconclusive(fmt.Sprintf("%s on %s: %d with a body that is no error: %s", op, a.member.name, a.status, a.body))
 	}
 	meta.Answer = fmt.Sprintf("%d/%d %s", a.status, ee.ErrorCode, ee.Cause)
 	switch {
 	case a.status == http.StatusNotFound && ee.ErrorCode == 100 && in.Kind == opRead:
-		return regOutput{Value: ""}, done, meta
+		return regOutput{Value: ""}, done, meta, ""
 	case a.status == http.StatusNotFound && ee.ErrorCode == 100 && in.Kind == opCAS && in.Prev != "":
-		return regOutput{Code: 100}, done, meta
+		return regOutput{Code: 100}, done, meta, ""
 	case a.status == http.StatusBadRequest && ee.ErrorCode == 101 && in.Kind == opCAS:
-		return regOutput{Code: 101}, done, meta
+		return regOutput{Code: 101}, done, meta, ""
 	case a.status == http.StatusInternalServerError && ee.ErrorCode == 300 && refusedBeforeProposing(ee):
-		return regOutput{}, notSentOr(in, notSent), meta
+		return regOutput{}, notSent, meta, ""
 	case a.status == http.StatusInternalServerError && (ee.ErrorCode == 300 || ee.ErrorCode == 301):
-		return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+		return inconclusive("")
 	}
-	w.anomaly("%s on %s: unexpected answer %d %s", describeOp(in, regOutput{}), a.member.name, a.status, a.body)
-	return regOutput{Unknown: true}, notSentOr(in, unknown), meta
+	return inconclusive(fmt.Sprintf("%s on %s: unexpected answer %d %s", op, a.member.name, a.status, a.body))
 }
 
 // notSentOr turns a read of unknown outcome into noRead.
@@ -376,6 +391,9 @@ func (w *workload) note(lane int, in regInput, out regOutput, oc outcome, meta o
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.counts[in.Kind.String()+" "+what]++
+	if oc == notSent && in.Kind != opRead {
+		w.unsent = append(w.unsent, in)
+	}
 	if oc == notSent || oc == noRead {
 		return
 	}
@@ -414,32 +432,26 @@ func (w *workload) runDurable(id int, seed uint64, next func() int, stop <-chan 
 		a := w.send(ctx, m, http.MethodPost, "/v1/keys"+key, url.Values{"value": {value}})
 		ret := w.now()
 		cancel()
-		var ev event
-		var ee etcdError
+		out, oc, meta, anomaly := classify(regInput{Kind: opSet, Key: key, Value: value}, a)
+		if anomaly == "" && oc == done && out.Value != "" {
+			anomaly = fmt.Sprintf("durable write %s=%s on %s: want a SET of a new key, got %s", key, value, a.member.name, a.body)
+		}
 		switch {
-		case a.err != nil && !a.sent:
-			w.count("durable not sent")
-		case a.err != nil:
+		case anomaly != "":
+			w.anomaly("%s", anomaly)
 			w.count("durable unknown")
-		case a.status == http.StatusOK:
-			if err := decodeStrict(a.body, &ev); err != nil || ev.Action != "SET" || ev.Key != key || ev.Value != value || !ev.NewKey || ev.PrevValue != "" || ev.Index == 0 {
-				w.anomaly("durable write %s=%s on %s: want a SET of a new key, got %s", key, value, a.member.name, a.body)
-				continue
-			}
+		case oc == done:
 			w.mu.Lock()
 			w.counts["durable ok"]++
-			w.durable = append(w.durable, durableAck{key, value, ev.Index})
-			w.maxIndex = max(w.maxIndex, ev.Index)
-			w.indexed = append(w.indexed, indexedOp{call: call, ret: ret, index: ev.Index, write: true,
+			w.durable = append(w.durable, durableAck{key, value, meta.Index})
+			w.maxIndex = max(w.maxIndex, meta.Index)
+			w.indexed = append(w.indexed, indexedOp{call: call, ret: ret, index: meta.Index, write: true,
 				desc: fmt.Sprintf("set(%s, %s) on %s", key, value, a.member.name)})
 			w.mu.Unlock()
 			continue
-		case decodeStrict(a.body, &ee) == nil && a.status == http.StatusInternalServerError && refusedBeforeProposing(ee):
+		case oc == notSent:
 			w.count("durable not sent")
-		case decodeStrict(a.body, &ee) == nil && a.status == http.StatusInternalServerError && (ee.ErrorCode == 300 || ee.ErrorCode == 301):
-			w.count("durable unknown")
 		default:
-			w.anomaly("durable write %s=%s on %s: unexpected answer %s", key, value, a.member.name, a)
 			w.count("durable unknown")
 		}
 		time.Sleep(time.Duration(10+rng.IntN(20)) * time.Millisecond)
