@@ -1,6 +1,7 @@
 # `make run` builds and starts one node on the default ports (clients on
 # 127.0.0.1:4001, peers on 127.0.0.1:7001) with its data in ./node1.etcd.
-# `make test` runs every check CI runs.
+# `make test` runs vet, the gofmt check and every test; CI runs it, then
+# fuzzes each target briefly (`make fuzz`).
 
 GO ?= go
 BIN := bin/etcd

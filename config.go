@@ -90,7 +90,7 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.IntVar(&c.JoinRetries, "r", 3, "join attempts before giving up")
 	fs.IntVar(&c.MaxClusterSize, "maxsize", 9, "most machines in the cluster")
 	fs.BoolVar(&c.Snapshot, "snapshot", true, "take snapshots and compact the log")
-	fs.Uint64Var(&c.SnapshotCount, "snapshotCount", 10000, "writes between snapshots")
+	fs.Uint64Var(&c.SnapshotCount, "snapshotCount", 10000, "committed log entries between snapshots")
 	fs.BoolVar(&c.Verbose, "v", false, "verbose logging")
 	fs.BoolVar(&c.VeryVerbose, "vv", false, "very verbose logging, raft included")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
