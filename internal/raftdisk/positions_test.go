@@ -2,6 +2,7 @@ package raftdisk
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -10,6 +11,8 @@ import (
 	"code.google.com/p/goprotobuf/proto"
 	"github.com/goraft/raft"
 	"github.com/goraft/raft/protobuf"
+
+	"github.com/etcd-recreation/etcd/store"
 )
 
 type nullTransporter struct{}
@@ -204,5 +207,47 @@ func TestTakeSnapshotReportsLostSnapshot(t *testing.T) {
 	}
 	if _, err := Open(f.dir); err == nil {
 		t.Fatal("Open accepted a log that starts after every snapshot ends")
+	}
+}
+
+// savingStore is a real store whose Save reports when it starts and ends.
+type savingStore struct {
+	*store.Store
+	started, finished chan struct{}
+}
+
+func (s *savingStore) Save() ([]byte, error) {
+	close(s.started)
+	defer close(s.finished)
+	return s.Store.Save()
+}
+
+func (s *savingStore) Recovery(b []byte) error { return s.Recover(b) }
+
+// TestAppendsGoOnWhileALargeStoreIsSaved: saving 100,000 keys takes longer
+// than an election timeout; the appends a follower receives meanwhile must
+// not wait for it, or its leader's heartbeats time out.
+func TestAppendsGoOnWhileALargeStoreIsSaved(t *testing.T) {
+	st := store.New(0)
+	for i := range 100_000 {
+		if _, err := st.Set(fmt.Sprintf("/dir%d/key%d", i%100, i), "a value of some length", time.Time{}, uint64(i+1)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sm := &savingStore{Store: st, started: make(chan struct{}), finished: make(chan struct{})}
+	f := startFollower(t, sm)
+	f.appendFrom(1, 0, 0, 300, nops(1, 300, 1))
+
+	snapshotted := make(chan error, 1)
+	go func() { snapshotted <- f.d.TakeSnapshot(f.srv) }()
+	<-sm.started
+	f.appendFrom(1, 300, 1, 301, nops(301, 301, 1))
+	select {
+	case <-sm.finished:
+		t.Error("an append waited until the store was saved")
+	default:
+	}
+	if err := <-snapshotted; err != nil {
+		t.Fatal(err)
 	}
 }
