@@ -352,3 +352,23 @@ func TestAppendBatchesAreBounded(t *testing.T) {
 		t.Fatalf("batch of %d entries, %d bytes; the receiving limit is %d", len(req.Entries), body.Len(), limit)
 	}
 }
+
+// TestJoinThroughClientPortSaysSo: -C with a client address is a common
+// slip; the error must say what is wrong.
+func TestJoinThroughClientPortSaysSo(t *testing.T) {
+	seed := startTestNode(t)
+	args := []string{"-n", "node2", "-d", t.TempDir(), "-C", seed.e.cfg.ClientAddr, "-r", "1",
+		"-c", "127.0.0.1:" + freePort(t), "-s", "127.0.0.1:" + freePort(t)}
+	cfg, err := parseFlags(args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := startEtcd(cfg)
+	if err == nil {
+		e.stop()
+		t.Fatal("joined through a client port")
+	}
+	if !strings.Contains(err.Error(), "client port") || !strings.Contains(err.Error(), "7001") {
+		t.Fatalf("error %q does not say that -C wants a peer address", err)
+	}
+}

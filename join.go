@@ -107,6 +107,9 @@ func joinVia(client *http.Client, base string, self JoinCommand) (string, error)
 	if resp.StatusCode != http.StatusOK {
 		return "", fmt.Errorf("GET /version: HTTP %d", resp.StatusCode)
 	}
+	if strings.HasPrefix(string(version), "etcd ") {
+		return "", fmt.Errorf("%w: %s is a client port (it answered %q to GET /version): -C wants a member's peer address, port 7001 by default", errJoinRefused, base, version)
+	}
 	if string(version) != raftVersion {
 		return "", fmt.Errorf("%w: the member runs raft version %q, this node %q; every member must run the same version", errJoinRefused, version, raftVersion)
 	}

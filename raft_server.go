@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,7 +206,7 @@ func (s *raftServer) waitCaughtUp(last uint64) error {
 			}
 		}
 		if time.Now().After(nextReport) {
-			log.Printf("raft: waiting for a leader to catch up with (state %s, commit index %d)", s.raft.State(), s.raft.CommitIndex())
+			s.reportWaiting()
 			nextReport = time.Now().Add(5 * time.Second)
 		}
 		select {
@@ -216,6 +217,19 @@ func (s *raftServer) waitCaughtUp(last uint64) error {
 	}
 	log.Printf("raft: %q caught up at index %d (store index %d)", s.cfg.Name, s.raft.CommitIndex(), s.store.Index())
 	return nil
+}
+
+// reportWaiting says why the node is not serving yet, and how to get out
+// when no leader can be elected.
+func (s *raftServer) reportWaiting() {
+	names := s.members.names()
+	if _, leader, ok := s.leader(); ok {
+		log.Printf("raft: catching up with the leader at %s (state %s, commit index %d)", leader.RaftURL, s.raft.State(), s.raft.CommitIndex())
+		return
+	}
+	log.Printf("raft: waiting for a leader (state %s, commit index %d): %d of the %d members (%s) must be running to elect one; "+
+		"start the missing members, or start this node afresh with -f (losing its data here) to found or join another cluster",
+		s.raft.State(), s.raft.CommitIndex(), len(names)/2+1, len(names), strings.Join(names, ", "))
 }
 
 // fetchCommitIndex asks a member for its commit index.
