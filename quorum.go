@@ -21,8 +21,6 @@ const maxProposals = 4096
 
 // peerContacts records when each peer last answered this node in its
 // current role: an answer to an append of the same term, or a granted vote.
-// A peer's contact is the time the request was sent, so that it never
-// claims more than the peer confirmed.
 type peerContacts struct {
 	mu   sync.Mutex
 	last map[string]time.Time
@@ -32,10 +30,10 @@ func newPeerContacts() *peerContacts {
 	return &peerContacts{last: make(map[string]time.Time)}
 }
 
-func (c *peerContacts) answered(peer string, sent time.Time) {
+func (c *peerContacts) answered(peer string, at time.Time) {
 	c.mu.Lock()
-	if sent.After(c.last[peer]) {
-		c.last[peer] = sent
+	if at.After(c.last[peer]) {
+		c.last[peer] = at
 	}
 	c.mu.Unlock()
 }
@@ -54,15 +52,22 @@ func (c *peerContacts) heardSince(names []string, since time.Time) int {
 }
 
 // checkQuorum refuses to propose on a leader that has not heard from a
-// majority of the members (itself included) for an election timeout.
+// majority of the members (itself included) for quorumSilence.
 func (s *raftServer) checkQuorum() error {
 	names := s.members.names()
 	if len(names) <= 1 {
 		return nil
 	}
-	heard := 1 + s.contacts.heardSince(names, time.Now().Add(-s.cfg.ElectionTimeout))
+	heard := 1 + s.contacts.heardSince(names, time.Now().Add(-s.quorumSilence()))
 	if heard < len(names)/2+1 {
 		return errNoQuorum
 	}
 	return nil
 }
+
+// quorumSilence is how long a leader goes without an answer from a
+// majority before it refuses writes: an election timeout past the deadline
+// of an append (twice the election timeout). A follower that is alive but
+// slow, with both cores busy, answers within that deadline; a shorter
+// silence refused writes on a healthy loaded cluster.
+func (s *raftServer) quorumSilence() time.Duration { return 3 * s.cfg.ElectionTimeout }

@@ -92,6 +92,7 @@ type response struct {
 	TTL        int64   `json:"ttl"`
 	Index      uint64  `json:"index"`
 	ErrorCode  int     `json:"errorCode"`
+	Cause      string  `json:"cause"`
 }
 
 func (n *testNode) do(method, path string, form url.Values) (int, response) {

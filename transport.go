@@ -117,12 +117,11 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 		return nil
 	}
 	resp := &raft.RequestVoteResponse{}
-	sent := time.Now()
 	if !t.post(peer, votePath, t.rpcTimeout, req, resp) {
 		return nil
 	}
 	if resp.VoteGranted {
-		t.contacts.answered(peer.Name, sent)
+		t.contacts.answered(peer.Name, time.Now())
 	}
 	return resp
 }
@@ -140,7 +139,7 @@ func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, r
 		return nil
 	}
 	if resp.Term() == req.Term {
-		t.contacts.answered(peer.Name, sent)
+		t.contacts.answered(peer.Name, time.Now())
 	}
 	t.gate.appendEnds(peer.Name, heldAfterAppend(req, resp))
 	return resp

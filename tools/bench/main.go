@@ -1,111 +1,271 @@
-// Command bench measures an etcd node the way BASELINE.md measured the
-// original: closed-loop HTTP clients on keep-alive connections, 64-byte
-// values, POST /v1/keys/bench/N for writes and GET for reads, for a fixed
-// time. It prints throughput and latency percentiles.
+// Command bench measures this project against etcd v3.5, built on the
+// spot, in one run on one machine: a fresh single node and a fresh local
+// 3-member cluster of each, the same cells against both (closed-loop
+// clients on keep-alive connections, 64-byte values), and one table with
+// the ratio ours/v3.5. Only one system runs at a time, so neither takes
+// CPU from the other. `make bench` builds both binaries and runs it:
 //
-//	go run ./tools/bench -url http://127.0.0.1:4001 -clients 64 -duration 10s -op write
+//	bench -etcd bin/etcd -etcd35 bin/etcd35 -duration 5s -json bench.json
+//
+// Every server it starts listens on loopback only, with its data in a new
+// temporary directory, and is killed when the run ends, fails, times out
+// or is interrupted.
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"fmt"
-	"io"
-	"net/http"
-	"net/url"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
+	"syscall"
 	"time"
 )
 
-func main() {
-	target := flag.String("url", "http://127.0.0.1:4001", "client URL of the node")
-	clients := flag.Int("clients", 1, "concurrent closed-loop clients")
-	duration := flag.Duration("duration", 10*time.Second, "how long to run")
-	op := flag.String("op", "write", "write or read")
-	keys := flag.Int("keys", 1000, "distinct keys written or read")
-	flag.Parse()
-	if *clients < 1 || *keys < 1 || (*op != "write" && *op != "read") {
-		fmt.Fprintln(os.Stderr, "bench: -clients and -keys must be positive and -op write or read")
-		os.Exit(2)
-	}
-
-	transport := &http.Transport{MaxIdleConnsPerHost: *clients, MaxConnsPerHost: *clients}
-	client := &http.Client{Transport: transport, Timeout: 30 * time.Second}
-	value := strings.Repeat("v", 64)
-	if *op == "read" {
-		for k := range *keys {
-			if err := request(client, *target, "write", k, value); err != nil {
-				fmt.Fprintf(os.Stderr, "bench: preload: %v\n", err)
-				os.Exit(1)
-			}
-		}
-	}
-
-	var (
-		mu        sync.Mutex
-		latencies []time.Duration
-		failures  int
-		wg        sync.WaitGroup
-	)
-	start := time.Now()
-	deadline := start.Add(*duration)
-	for c := range *clients {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var mine []time.Duration
-			fails := 0
-			for i := c; time.Now().Before(deadline); i += *clients {
-				t := time.Now()
-				if err := request(client, *target, *op, i%*keys, value); err != nil {
-					fails++
-					continue
-				}
-				mine = append(mine, time.Since(t))
-			}
-			mu.Lock()
-			latencies = append(latencies, mine...)
-			failures += fails
-			mu.Unlock()
-		}()
-	}
-	wg.Wait()
-	elapsed := time.Since(start)
-	slices.Sort(latencies)
-	fmt.Printf("op=%s clients=%d duration=%v ok=%d failed=%d rate=%.0f/s p50=%v p99=%v max=%v\n",
-		*op, *clients, elapsed.Round(time.Millisecond), len(latencies), failures,
-		float64(len(latencies))/elapsed.Seconds(),
-		percentile(latencies, 0.50), percentile(latencies, 0.99), percentile(latencies, 1))
+// setup is a shape of cluster every system is measured in.
+type setup struct {
+	name    string
+	slug    string // names its directory
+	members int
 }
 
-func request(client *http.Client, target, op string, key int, value string) error {
-	u := fmt.Sprintf("%s/v1/keys/bench/%d", target, key)
-	var resp *http.Response
-	var err error
-	if op == "write" {
-		resp, err = client.PostForm(u, url.Values{"value": {value}})
-	} else {
-		resp, err = client.Get(u)
+var setups = []setup{
+	{name: "single node", slug: "single", members: 1},
+	{name: "3 members", slug: "cluster", members: 3},
+}
+
+// settle is how long a fresh cluster is left alone before its first cell,
+// so that start-up work does not count.
+const settle = time.Second
+
+type config struct {
+	binaries map[string]string // by system label
+	systems  []system
+	setups   []setup
+	duration time.Duration
+	idle     time.Duration
+	jsonPath string
+}
+
+func main() {
+	os.Exit(benchMain())
+}
+
+// benchMain is main with an exit code, so that its deferred clean-up runs
+// before the process exits.
+func benchMain() int {
+	ourBinary := flag.String("etcd", "bin/etcd", "this project's binary")
+	v35Binary := flag.String("etcd35", "bin/etcd35", "etcd v3.5's binary, built from tools/etcd35")
+	duration := flag.Duration("duration", 5*time.Second, "how long each load cell runs")
+	idle := flag.Duration("idle", 10*time.Second, "how long the idle 3-member cluster's CPU time is measured")
+	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
+	systemsFlag := flag.String("systems", "ours,v3.5", "systems to measure, comma-separated: ours, v3.5")
+	setupsFlag := flag.String("setups", "single,cluster", "setups to measure, comma-separated: single, cluster")
+	limit := flag.Duration("timeout", 20*time.Minute, "stop everything and fail after this long")
+	flag.Parse()
+
+	cfg := config{
+		binaries: map[string]string{ours{}.label(): *ourBinary, etcd35{}.label(): *v35Binary},
+		duration: *duration,
+		idle:     *idle,
+		jsonPath: *jsonPath,
 	}
+	var err error
+	if cfg.systems, err = pickSystems(*systemsFlag); err == nil {
+		cfg.setups, err = pickSetups(*setupsFlag)
+	}
+	if err == nil && (*duration <= 0 || *idle <= 0) {
+		err = errors.New("-duration and -idle must be positive")
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 2
+	}
+
+	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stopSignals()
+	ctx, cancel := context.WithTimeout(ctx, *limit)
+	defer cancel()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		return 1
+	}
+	return 0
+}
+
+func pickSystems(list string) ([]system, error) {
+	var picked []system
+	for name := range strings.SplitSeq(list, ",") {
+		switch name {
+		case ours{}.label():
+			picked = append(picked, ours{})
+		case etcd35{}.label():
+			picked = append(picked, etcd35{})
+		default:
+			return nil, fmt.Errorf("-systems: unknown system %q", name)
+		}
+	}
+	return picked, nil
+}
+
+func pickSetups(list string) ([]setup, error) {
+	var picked []setup
+	for name := range strings.SplitSeq(list, ",") {
+		i := slices.IndexFunc(setups, func(s setup) bool { return s.slug == name })
+		if i < 0 {
+			return nil, fmt.Errorf("-setups: unknown setup %q", name)
+		}
+		picked = append(picked, setups[i])
+	}
+	return picked, nil
+}
+
+// run measures every setup of every system, then prints the table.
+func run(ctx context.Context, cfg config) error {
+	for _, sys := range cfg.systems {
+		if _, err := os.Stat(cfg.binaries[sys.label()]); err != nil {
+			return fmt.Errorf("%s binary: %w", sys.label(), err)
+		}
+	}
+	root, err := os.MkdirTemp("", "etcd-bench-")
 	if err != nil {
 		return err
 	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
+	defer os.RemoveAll(root)
+
+	rep := report{
+		Command:     strings.Join(os.Args, " "),
+		CellSeconds: cfg.duration.Seconds(),
+		IdleSeconds: cfg.idle.Seconds(),
 	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s %s: HTTP %d", op, u, resp.StatusCode)
+	if rep.Machine, err = describeMachine(root); err != nil {
+		return fmt.Errorf("describing the machine: %w", err)
+	}
+	fmt.Fprintf(os.Stderr, "bench: %d CPUs, %s; fsync of a 64-byte append p50 %.0f µs; load average %s\n",
+		rep.Machine.CPUs, rep.Machine.CPUModel, rep.Machine.FsyncP50Micros, rep.Machine.LoadAverageAtStart)
+
+	// Each setup runs for every system back to back, so that both meet the
+	// machine in the same state.
+	for _, s := range cfg.setups {
+		for _, sys := range cfg.systems {
+			dir := filepath.Join(root, strings.ReplaceAll(sys.label(), ".", "")+"-"+s.slug)
+			rep.Results = append(rep.Results, measureSetup(ctx, cfg, sys, s, dir)...)
+			if ctx.Err() != nil {
+				return fmt.Errorf("stopped early: %w", context.Cause(ctx))
+			}
+		}
+	}
+	rep.Machine.LoadAverageAtEnd = loadAverage()
+
+	printHeader(rep)
+	rep.writeTable(os.Stdout)
+	if cfg.jsonPath != "" {
+		if err := rep.writeJSON(cfg.jsonPath); err != nil {
+			return err
+		}
+	}
+	failed := 0
+	for _, r := range rep.Results {
+		if r.Failed != "" {
+			failed++
+		}
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d cells failed", failed)
 	}
 	return nil
 }
 
-func percentile(sorted []time.Duration, p float64) time.Duration {
-	if len(sorted) == 0 {
-		return 0
+func printHeader(rep report) {
+	m := rep.Machine
+	fmt.Printf("Machine: %d CPUs, %s, %s; fsync of a 64-byte append: p50 %.0f µs, mean %.0f µs.\n",
+		m.CPUs, m.CPUModel, m.GoVersion, m.FsyncP50Micros, m.FsyncMeanMicros)
+	fmt.Printf("Load average (1, 5, 15 min): %s at the start, %s at the end.\n", m.LoadAverageAtStart, m.LoadAverageAtEnd)
+	fmt.Printf("Each load cell ran %v, closed loop, keep-alive, 64-byte values, every request to the leader; idle CPU over %v.\n",
+		time.Duration(rep.CellSeconds*float64(time.Second)), time.Duration(rep.IdleSeconds*float64(time.Second)))
+	for _, sys := range []system{ours{}, etcd35{}} {
+		if n, counted := rep.leaderChanges(sys.label()); counted {
+			fmt.Printf("Leader changes in all cluster cells, %s: %d.\n", sys.label(), n)
+		}
 	}
-	i := int(float64(len(sorted)-1) * p)
-	return sorted[i].Round(time.Microsecond)
+	fmt.Printf("Command: %s\n\n", rep.Command)
+}
+
+// measureSetup starts a fresh cluster of sys shaped as s and runs every
+// cell of s against it; a cell that cannot run is reported as failed.
+func measureSetup(ctx context.Context, cfg config, sys system, s setup, dir string) []cellResult {
+	cells := cellsFor(s.members)
+	results := make([]cellResult, 0, len(cells))
+	fail := func(from int, why string) []cellResult {
+		for _, c := range cells[from:] {
+			results = append(results, cellResult{Setup: s.name, Cell: c.name, System: sys.label(), Failed: why})
+		}
+		return results
+	}
+
+	fmt.Fprintf(os.Stderr, "bench: %s, %s: starting\n", s.name, sys.label())
+	c, err := startCluster(ctx, sys, cfg.binaries[sys.label()], s.members, dir)
+	defer c.stop()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", s.name, sys.label(), err)
+		return fail(0, "the cluster did not start")
+	}
+	select {
+	case <-time.After(settle):
+	case <-ctx.Done():
+		return fail(0, ctx.Err().Error())
+	}
+
+	env := &cellEnv{system: sys, cluster: c, duration: cfg.duration, idle: cfg.idle}
+	for i, cl := range cells {
+		if ctx.Err() != nil {
+			return fail(i, ctx.Err().Error())
+		}
+		r := runCell(ctx, env, cl, s)
+		r.Setup, r.Cell, r.System = s.name, cl.name, sys.label()
+		results = append(results, r)
+		fmt.Fprintf(os.Stderr, "bench: %s, %s, %s: %s\n", s.name, sys.label(), cl.name, summary(r, cl))
+		for _, m := range c.members {
+			if m.hasExited() {
+				fmt.Fprintf(os.Stderr, "bench: %s exited:\n%s", m.name, c.logTails())
+				return fail(i+1, m.name+" exited")
+			}
+		}
+	}
+	return results
+}
+
+// runCell runs one cell against the cluster's current leader, counting
+// the leader changes the members logged meanwhile.
+func runCell(ctx context.Context, env *cellEnv, cl cell, s setup) cellResult {
+	leader, err := env.cluster.leader(ctx)
+	if err != nil {
+		return cellResult{Failed: err.Error()}
+	}
+	env.target = leader
+	before, err := env.cluster.leaderChangesSeen()
+	if err != nil {
+		return cellResult{Failed: err.Error()}
+	}
+	r, err := cl.run(ctx, env)
+	if err != nil {
+		r.Failed = err.Error()
+	}
+	if s.members > 1 && !cl.instant {
+		after, err := env.cluster.leaderChangesSeen()
+		if err != nil {
+			r.Failed = err.Error()
+			return r
+		}
+		changes := 0
+		for i := range after {
+			changes = max(changes, after[i]-before[i])
+		}
+		r.LeaderChanges = &changes
+	}
+	return r
 }
