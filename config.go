@@ -165,10 +165,10 @@ func (c *Config) validate() error {
 	if c.CommandTimeout <= 0 {
 		return fmt.Errorf("-timeout: must be positive, got %v", c.CommandTimeout)
 	}
-	// Features that arrive with later work refuse to start rather than be
-	// silently ignored.
 	if c.WebAddr != "" {
-		return errors.New("-w: the web dashboard is not yet supported by this build")
+		if c.WebAddr, err = normalizeAddr(c.WebAddr); err != nil {
+			return fmt.Errorf("-w: %w", err)
+		}
 	}
 	return nil
 }

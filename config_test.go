@@ -59,7 +59,7 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"-m", "-1"}, "-m"},
 		{[]string{"-maxsize", "0"}, "-maxsize"},
 		{[]string{"-heartbeat", "100ms", "-election", "150ms"}, "-election"},
-		{[]string{"-w", "127.0.0.1:8080"}, "-w"},
+		{[]string{"-w", "nope"}, "-w"},
 	}
 	for _, tt := range tests {
 		cfg, err := parseFlags(tt.args, io.Discard)

@@ -17,6 +17,7 @@ import (
 
 	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/store"
+	"github.com/etcd-recreation/etcd/web"
 )
 
 const (
@@ -32,12 +33,16 @@ type clientHandlers struct {
 	store   *store.Store
 	raft    *raftServer
 	cors    corsPolicy
-	closing chan struct{} // closed when the node stops: pending watches end
+	closing chan struct{} // closed when the node stops: pending watches and dashboard streams end
 	once    sync.Once
+	// dashboard is the web page under /dashboard/, and its event stream.
+	dashboard *web.Dashboard
 }
 
 func newClientHandlers(cfg *Config, st *store.Store, rs *raftServer) *clientHandlers {
-	return &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS), closing: make(chan struct{})}
+	closing := make(chan struct{})
+	return &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS), closing: closing,
+		dashboard: web.New(st, rs.awaitDurable, closing)}
 }
 
 // close ends pending watches with an error, so that stopping the node does
@@ -61,6 +66,8 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/stats/self", h.selfStats)
 	r.HandleFunc("/v1/stats/leader", h.leaderStats)
 	r.HandleFunc("/v1/stats/store", h.storeStats)
+	r.Handle(strings.TrimSuffix(web.Prefix, "/"), http.RedirectHandler(web.Prefix, http.StatusMovedPermanently))
+	r.PathPrefix(web.Prefix).Handler(h.dashboard)
 	return h.cors.wrap(r)
 }
 

@@ -24,6 +24,7 @@ import (
 
 	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/store"
+	"github.com/etcd-recreation/etcd/web"
 )
 
 // releaseVersion is the version this build answers with: that of the
@@ -109,7 +110,8 @@ type etcd struct {
 	raft         *raftServer
 	handlers     *clientHandlers
 	clientServer *http.Server
-	clientTLS    *tlsSide // nil without TLS
+	webServer    *http.Server // nil without -w
+	clientTLS    *tlsSide     // nil without TLS
 	peerTLS      *tlsSide
 }
 
@@ -176,6 +178,14 @@ func bringUp(cfg *Config) (*etcd, error) {
 		clientListener.Close()
 		return nil, fmt.Errorf("-s/-sl: %w", err)
 	}
+	var webListener net.Listener
+	if cfg.WebAddr != "" {
+		if webListener, err = net.Listen("tcp", cfg.WebAddr); err != nil {
+			clientListener.Close()
+			peerListener.Close()
+			return nil, fmt.Errorf("-w: %w", err)
+		}
+	}
 	gate := &startupGate{}
 	clientServer := &http.Server{
 		Handler:           gate,
@@ -193,11 +203,39 @@ func bringUp(cfg *Config) (*etcd, error) {
 			log.Printf("client server: %v", err)
 		}
 	}()
+	// The dashboard's address serves from the start too, so that a node
+	// still catching up shows that it is. It shows every key, so it is
+	// served with the client port's TLS: turning TLS on must not leave a
+	// plain-HTTP way to read the keys.
+	var webServer *http.Server
+	if webListener != nil {
+		webServer = &http.Server{
+			Handler:           web.Site(gate),
+			ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			ErrorLog:          log.New(io.Discard, "", 0),
+		}
+		if clientTLS != nil {
+			webListener = tls.NewListener(webListener, clientTLS.serverConfig())
+		}
+		go func() {
+			if err := webServer.Serve(webListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				log.Printf("web server: %v", err)
+			}
+		}()
+		log.Printf("etcd web dashboard [%s] at %s://%s/", cfg.Name, clientTLS.scheme(), cfg.WebAddr)
+	}
+	closeServers := func() {
+		clientServer.Close()
+		if webServer != nil {
+			webServer.Close()
+		}
+	}
 
 	st := store.New(cfg.HistorySize)
 	rs, err := newRaftServer(cfg, st, peerListener, peerTLS)
 	if err != nil {
-		clientServer.Close()
+		closeServers()
 		peerListener.Close()
 		return nil, err
 	}
@@ -206,13 +244,13 @@ func bringUp(cfg *Config) (*etcd, error) {
 		err = cfg.saveIdentity()
 	}
 	if err != nil {
-		clientServer.Close()
+		closeServers()
 		rs.stopAll()
 		return nil, err
 	}
 	rs.startBackground()
 
-	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs), clientServer: clientServer, clientTLS: clientTLS, peerTLS: peerTLS}
+	e := &etcd{cfg: cfg, store: st, raft: rs, handlers: newClientHandlers(cfg, st, rs), clientServer: clientServer, webServer: webServer, clientTLS: clientTLS, peerTLS: peerTLS}
 	gate.open(e.handlers.router())
 	log.Printf("etcd %s: node %q serves clients on %s and peers on %s (data in %s)",
 		releaseVersion, cfg.Name, cfg.ClientURL(), cfg.RaftURL(), cfg.DataDir)
@@ -232,8 +270,15 @@ func (g *startupGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		(*h).ServeHTTP(w, r)
 		return
 	}
-	writeError(w, etcderr.New(etcderr.RaftInternal, "the node is starting: it has not caught up with the cluster yet"))
+	whileStarting.ServeHTTP(w, r)
 }
+
+// whileStarting answers a node's clients until it is ready: the dashboard's
+// page, which needs no store and tells a person that the node is catching
+// up, and an error for everything else.
+var whileStarting = web.PageFiles(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	writeError(w, etcderr.New(etcderr.RaftInternal, "the node is starting: it has not caught up with the cluster yet"))
+}))
 
 // stop ends the node: background jobs first (nothing expires or compacts
 // meanwhile), then the client API, so no request is cut off halfway through
@@ -243,9 +288,14 @@ func (e *etcd) stop() {
 	e.handlers.close()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	e.clientServer.SetKeepAlivesEnabled(false)
-	if err := e.clientServer.Shutdown(ctx); err != nil {
-		e.clientServer.Close()
+	for _, srv := range []*http.Server{e.clientServer, e.webServer} {
+		if srv == nil {
+			continue
+		}
+		srv.SetKeepAlivesEnabled(false)
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
+		}
 	}
 	e.raft.stopAll()
 }

@@ -1,0 +1,59 @@
+// The page's reads of the client API. The page only ever reads: every
+// request here is a GET.
+
+import { observe } from "./clock.js";
+
+const timeout = 5000;
+
+/** APIError is an error answer of the node: {"errorCode":N,"message":…,"cause":…}. */
+export class APIError extends Error {
+  constructor(status, text) {
+    let body = {};
+    try {
+      body = JSON.parse(text);
+    } catch {
+      // Not an etcd error body: keep the HTTP status.
+    }
+    super(body.message ? `${body.message}${body.cause ? `: ${body.cause}` : ""}` : `HTTP ${status}`);
+    this.status = status;
+    this.code = body.errorCode ?? 0;
+    this.cause = body.cause ?? "";
+  }
+
+  /** starting reports whether the node is still catching up with its cluster. */
+  get starting() {
+    return this.code === 300 && this.cause.startsWith("the node is starting");
+  }
+}
+
+/** Redirected means the node sent the request elsewhere: it is not the leader. */
+export class Redirected extends Error {}
+
+/** get returns the body of a 200 answer to GET path, as text. */
+export async function get(path) {
+  const response = await fetch(path, {
+    cache: "no-store",
+    // Another member answers for another origin, which the page may not read.
+    redirect: "manual",
+    signal: AbortSignal.timeout(timeout),
+  });
+  if (response.type === "opaqueredirect") {
+    throw new Redirected(path);
+  }
+  observe(response.headers.get("Date"));
+  const text = await response.text();
+  if (!response.ok) {
+    throw new APIError(response.status, text);
+  }
+  return text;
+}
+
+/** getJSON returns the decoded body of a 200 answer to GET path. */
+export async function getJSON(path) {
+  return JSON.parse(await get(path));
+}
+
+/** keysPath is the path that lists a directory, or reads a file: each segment percent-encoded. */
+export function keysPath(key) {
+  return "/v1/keys" + key.split("/").map(encodeURIComponent).join("/");
+}

@@ -1,0 +1,49 @@
+// The selected key: its whole value, and when it expires.
+
+import { isInternal, ttlText } from "./format.js";
+
+export class KeyDetail {
+  constructor(doc) {
+    this.doc = doc;
+    this.el = doc.getElementById("detail");
+    this.file = null;
+    this.left = null; // the element showing the time left, if the key expires
+    setInterval(() => this.countDown(), 500);
+  }
+
+  show(file) {
+    this.file = file;
+    this.left = null;
+    const dl = this.doc.createElement("dl");
+    const add = (term, content) => {
+      const dt = this.doc.createElement("dt");
+      dt.textContent = term;
+      const dd = this.doc.createElement("dd");
+      dd.append(content);
+      dl.append(dt, dd);
+      return dd;
+    };
+    add("key", file.key);
+    if (file.gone) {
+      add("state", "deleted (or expired)");
+    } else {
+      const value = this.doc.createElement("pre");
+      value.textContent = file.value;
+      add("value", value);
+      if (file.expires !== null) {
+        add("expires", new Date(file.expires).toISOString());
+        this.left = add("time left", ttlText(file.expires));
+      }
+    }
+    if (isInternal(file.key)) {
+      add("note", "etcd keeps its members here; clients cannot change it");
+    }
+    this.el.replaceChildren(dl);
+  }
+
+  countDown() {
+    if (this.left) {
+      this.left.textContent = ttlText(this.file.expires);
+    }
+  }
+}

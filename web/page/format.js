@@ -1,0 +1,33 @@
+// How the page writes keys, times and the time a key has left.
+
+import { now } from "./clock.js";
+
+/** isInternal reports whether key belongs to etcd itself (its members). */
+export function isInternal(key) {
+  return key === "/_etcd" || key.startsWith("/_etcd/");
+}
+
+/** parseTime reads an RFC 3339 time of the API; its nanoseconds are more than Date keeps. */
+export function parseTime(text) {
+  return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : null;
+}
+
+/** ttlText is the time a key has left, counted against the node's clock. */
+export function ttlText(expires) {
+  const seconds = Math.ceil((expires - now()) / 1000);
+  if (seconds <= 0) {
+    return "expiring…";
+  }
+  if (seconds < 120) {
+    return `ttl ${seconds}s`;
+  }
+  if (seconds < 7200) {
+    return `ttl ${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+  }
+  return `ttl ${Math.floor(seconds / 3600)}h ${Math.floor(seconds / 60) % 60}m`;
+}
+
+/** cut shortens a long value for a row; the detail shows it whole. */
+export function cut(value, length) {
+  return value.length > length ? value.slice(0, length) + "…" : value;
+}
