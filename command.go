@@ -135,6 +135,7 @@ func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 	if err := ctx.Server().AddPeer(c.Name, c.RaftURL); err != nil {
 		return nil, err
 	}
+	s.confWritten()
 	s.members.add(c.Name, member{RaftURL: c.RaftURL, EtcdURL: c.EtcdURL})
 	return event, nil
 }
@@ -144,7 +145,10 @@ func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 // until it is asked to commit again, and at start-up applies only what the
 // saved commit index covers: a lone node with a join past it would wait for
 // a command that no client can send while it catches up.
-func flushCommitIndex(ctx raft.Context) { ctx.Server().FlushCommitIndex() }
+func flushCommitIndex(ctx raft.Context) {
+	ctx.Server().FlushCommitIndex()
+	ctx.Server().Context().(*raftServer).confWritten()
+}
 
 // applyWrite runs one store write at the entry's own index. goraft's context
 // gives that index as the smaller of its two counters: live applies see the

@@ -210,7 +210,12 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 	// The snapshot replaces goraft's peer map.
 	s.memberChange.RLock()
 	defer s.memberChange.RUnlock()
-	resp := s.disk.InstallSnapshot(s.raft, req)
+	resp, err := s.disk.InstallSnapshot(s.raft, req)
+	if err != nil {
+		s.fail(err)
+		http.Error(w, "this node cannot make the snapshot durable", http.StatusServiceUnavailable)
+		return
+	}
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
 		return

@@ -298,6 +298,14 @@ func (s *raftServer) fail(err error) {
 	})
 }
 
+// confWritten makes the conf goraft just rewrote durable; a node that
+// cannot stops.
+func (s *raftServer) confWritten() {
+	if err := s.disk.ConfWritten(); err != nil {
+		s.fail(err)
+	}
+}
+
 // failures delivers the error that makes the node stop.
 func (s *raftServer) failures() <-chan error { return s.failed }
 
@@ -496,6 +504,7 @@ func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
 func (s *raftServer) applied(srv raft.Server) {
 	if s.appliedWrites.Add(1)%flushCommitEvery == 0 {
 		srv.FlushCommitIndex()
+		s.confWritten()
 	}
 }
 

@@ -124,6 +124,7 @@ type node struct {
 	dataDir    string
 	workDir    string
 	args       []string
+	wrapper    []string // if set, the command (strace) the binary runs under: the process is the wrapper's
 	log        *syncBuffer
 	client     *http.Client
 	transport  *http.Transport
@@ -229,7 +230,8 @@ func (n *node) start(extra ...string) {
 	n.runs++
 	args := append(append([]string{}, n.args...), extra...)
 	fmt.Fprintf(n.log, "=== run %d: etcd %s\n", n.runs, strings.Join(args, " "))
-	cmd := exec.Command(etcdBin, args...)
+	argv := append(append(append([]string{}, n.wrapper...), etcdBin), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = n.workDir
 	cmd.Stdout = n.log
 	cmd.Stderr = n.log

@@ -108,6 +108,13 @@ func (d *Dir) Attach(srv raft.Server) error {
 	return nil
 }
 
+// ConfWritten makes durable the conf file goraft has just replaced, which
+// it renames into place without fsyncing the directory: call it after every
+// AddPeer, RemovePeer and FlushCommitIndex. A conf lost to a power cut
+// takes back the commit index a restart replays up to, and with it the
+// joins: a founder could then restart believing it is alone, and lead.
+func (d *Dir) ConfWritten() error { return SyncDir(d.path) }
+
 // Sync returns once everything goraft wrote to the log before the call is
 // on disk. An error is final: the node can no longer promise durability.
 func (d *Dir) Sync() error { return d.syncer.sync() }
@@ -117,9 +124,18 @@ func (d *Dir) Append(srv raft.Server, req *raft.AppendEntriesRequest) *raft.Appe
 	return d.positions.append(srv, req)
 }
 
-// InstallSnapshot hands a leader's SnapshotRecoveryRequest to goraft.
-func (d *Dir) InstallSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
-	return d.positions.installSnapshot(srv, req)
+// InstallSnapshot hands a leader's SnapshotRecoveryRequest to goraft,
+// which rewrites conf and snapshot/ without fsyncing either directory; no
+// answer leaves before both are durable.
+func (d *Dir) InstallSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) (*raft.SnapshotRecoveryResponse, error) {
+	resp := d.positions.installSnapshot(srv, req)
+	if resp == nil {
+		return nil, nil
+	}
+	if err := SyncDir(filepath.Join(d.path, "snapshot")); err != nil {
+		return nil, err
+	}
+	return resp, d.ConfWritten()
 }
 
 // Pending reports whether an entry past the commit index holds the command
