@@ -4,7 +4,6 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log"
 	"net/http"
@@ -155,16 +154,18 @@ func carriesJoin(req *raft.AppendEntriesRequest) bool {
 	return false
 }
 
-// termRecorded reports whether the term of a reply is on disk; if not, the
-// reply must not leave (a restart would forget the term it promised), and
-// the node stops: it cannot record terms.
+// termRecorded records the term of a reply before it leaves: a restart
+// must not forget a term the node has answered in. goraft moves to a new
+// term without telling anyone when it campaigns, and may answer in that
+// term before the campaign's vote is recorded, so the term is recorded here
+// if it is not yet. A node that cannot record it stops.
 func (s *raftServer) termRecorded(w http.ResponseWriter, term uint64) bool {
-	if s.disk.Terms().Covers(term) {
-		return true
+	if err := s.disk.Terms().ObserveTerm(term); err != nil {
+		s.fail(err)
+		http.Error(w, "this node cannot record its term", http.StatusServiceUnavailable)
+		return false
 	}
-	s.fail(fmt.Errorf("raft: term %d was not recorded on disk", term))
-	http.Error(w, "this node cannot record its term", http.StatusServiceUnavailable)
-	return false
+	return true
 }
 
 func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {

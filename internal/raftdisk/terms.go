@@ -86,14 +86,6 @@ func (r *TermRecord) ObserveVote(term uint64, candidate string) error {
 	return r.saveLocked(term, candidate)
 }
 
-// Covers reports whether term is recorded: a reply that carries a term
-// must not leave before it is, or a restart could forget it.
-func (r *TermRecord) Covers(term uint64) bool {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return term <= r.stored.Term
-}
-
 func (r *TermRecord) saveLocked(term uint64, votedFor string) error {
 	next := termState{Term: term, VotedFor: votedFor}
 	b, err := json.Marshal(next)
