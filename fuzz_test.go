@@ -13,33 +13,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 var fuzzMethods = []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete, http.MethodHead, "PATCH", "OPTIONS"}
-
-// clientErrorCatalogue is every error the client API may answer with: its
-// message and HTTP status (README "The API in short", SPEC section 9).
-var clientErrorCatalogue = map[int]struct {
-	message string
-	status  int
-}{
-	100: {"Key Not Found", http.StatusNotFound},
-	101: {"The given PrevValue is not equal to the value of the key", http.StatusBadRequest},
-	102: {"Not A File", http.StatusBadRequest},
-	200: {"Value is Required in POST form", http.StatusBadRequest},
-	201: {"PrevValue is Required in POST form", http.StatusBadRequest},
-	202: {"The given TTL in POST form is not a number", http.StatusBadRequest},
-	203: {"The given index in POST form is not a number", http.StatusBadRequest},
-	209: {"Invalid field", http.StatusBadRequest},
-	210: {"Invalid POST form", http.StatusBadRequest},
-	300: {"Raft Internal Error", http.StatusInternalServerError},
-	301: {"During Leader Election", http.StatusInternalServerError},
-	400: {"The prefix of the given key is a keyword in etcd", http.StatusBadRequest},
-	401: {"The event in requested index is outdated and cleared", http.StatusBadRequest},
-	405: {"Method Not Allowed", http.StatusMethodNotAllowed},
-	413: {"Request Entity Too Large", http.StatusRequestEntityTooLarge},
-	500: {"watcher is cleared due to etcd recovery", http.StatusInternalServerError},
-}
 
 // textRoutes answer in plain text when they succeed (SPEC sections 6 and
 // 8); their errors are JSON like any other.
@@ -200,19 +178,17 @@ func checkErrorAnswer(status int, body []byte) string {
 		Message   string  `json:"message"`
 		Cause     *string `json:"cause"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(body)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&e); err != nil || dec.More() {
+	if err := testnode.DecodeStrict(body, &e); err != nil {
 		return fmt.Sprintf("an error status without an error body (%v)", err)
 	}
-	want, known := clientErrorCatalogue[e.ErrorCode]
+	want, known := testnode.ErrorCatalogue[e.ErrorCode]
 	switch {
 	case !known:
 		return fmt.Sprintf("error code %d is not in the catalogue", e.ErrorCode)
-	case e.Message != want.message:
-		return fmt.Sprintf("error %d with message %q, want %q", e.ErrorCode, e.Message, want.message)
-	case status != want.status:
-		return fmt.Sprintf("error %d with HTTP status %d, want %d", e.ErrorCode, status, want.status)
+	case e.Message != want.Message:
+		return fmt.Sprintf("error %d with message %q, want %q", e.ErrorCode, e.Message, want.Message)
+	case status != want.Status:
+		return fmt.Sprintf("error %d with HTTP status %d, want %d", e.ErrorCode, status, want.Status)
 	case e.Cause != nil && *e.Cause == "":
 		return "an empty cause, which is left out instead"
 	}

@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestBadInput sends requests that must fail, each with its JSON error, and
@@ -22,9 +24,9 @@ func TestBadInput(t *testing.T) {
 	n.set("/keep", "safe")
 	// A key that merely starts like a reserved one is an ordinary key.
 	e := n.set("/_etcdfoo", "allowed")
-	sameEvent(t, "set /_etcdfoo", e, event{Action: "SET", Key: "/_etcdfoo", Value: "allowed", NewKey: true})
+	sameEvent(t, "set /_etcdfoo", e, testnode.Event{Action: "SET", Key: "/_etcdfoo", Value: "allowed", NewKey: true})
 	e = n.set("/ephemeralNodesX/y", "allowed")
-	sameEvent(t, "set /ephemeralNodesX/y", e, event{Action: "SET", Key: "/ephemeralNodesX/y", Value: "allowed", NewKey: true})
+	sameEvent(t, "set /ephemeralNodesX/y", e, testnode.Event{Action: "SET", Key: "/ephemeralNodesX/y", Value: "allowed", NewKey: true})
 	want := n.tree("/")
 	if want["/_etcd/machines/bad"] == "" || want["/keep"] != "safe" || want["/dir"] != "<dir>" {
 		t.Fatalf("unexpected initial tree: %v", want)
@@ -104,7 +106,7 @@ func TestBadInput(t *testing.T) {
 			if c.cause != "" && got.Cause != c.cause {
 				t.Fatalf("%v: cause %q, want %q", r, got.Cause, c.cause)
 			}
-			if c.code == 405 && r.header.Get("Allow") == "" {
+			if c.code == 405 && r.Header.Get("Allow") == "" {
 				t.Fatalf("%v: a 405 without an Allow header", r)
 			}
 		})
@@ -141,8 +143,8 @@ func TestBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatalf("GET /v1/keys/a/../b: %v", err)
 	}
-	if r.status != http.StatusMovedPermanently || r.header.Get("Location") != "/v1/keys/b" {
-		t.Fatalf("GET /v1/keys/a/../b: %d Location %q, want 301 to /v1/keys/b", r.status, r.header.Get("Location"))
+	if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != "/v1/keys/b" {
+		t.Fatalf("GET /v1/keys/a/../b: %d Location %q, want 301 to /v1/keys/b", r.Status, r.Header.Get("Location"))
 	}
 
 	// Garbage on the peer routes is refused, and the node lives on.
@@ -191,7 +193,7 @@ func TestBadInput(t *testing.T) {
 	}
 	n.text("/version")
 	e = n.set("/after", "ok")
-	sameEvent(t, "set /after", e, event{Action: "SET", Key: "/after", Value: "ok", NewKey: true})
+	sameEvent(t, "set /after", e, testnode.Event{Action: "SET", Key: "/after", Value: "ok", NewKey: true})
 	if got := n.get("/keep").Value; got != "safe" {
 		t.Fatalf("/keep = %q, want safe", got)
 	}

@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestClusterJoinAndRedirect joins two members to a founder, one with -C and
@@ -58,33 +60,33 @@ func TestClusterJoinAndRedirect(t *testing.T) {
 
 	// A follower sends writes to the leader, with the same path and query,
 	// and following the redirect works.
-	redirect := func(method, path string, body url.Values, from *node) *response {
+	redirect := func(method, path string, body url.Values, from *node) *testnode.Response {
 		t.Helper()
 		r := from.do(method, path, body)
-		if r.status != http.StatusTemporaryRedirect {
+		if r.Status != http.StatusTemporaryRedirect {
 			t.Fatalf("%v on follower %s: want 307 to the leader", r, from.name)
 		}
-		if loc, want := r.header.Get("Location"), leader.url(path); loc != want {
+		if loc, want := r.Header.Get("Location"), leader.url(path); loc != want {
 			t.Fatalf("%v on follower %s: Location %q, want %q", r, from.name, loc, want)
 		}
 		return leader.do(method, path, body)
 	}
 	setAt := time.Now()
 	e := expectEvent(t, redirect(http.MethodPost, "/v1/keys/cluster/redirected?ttl=1000", form("value", "via a follower"), f))
-	sameEvent(t, "POST via a follower, redirected", e, event{Action: "SET", Key: "/cluster/redirected", Value: "via a follower", NewKey: true})
+	sameEvent(t, "POST via a follower, redirected", e, testnode.Event{Action: "SET", Key: "/cluster/redirected", Value: "via a follower", NewKey: true})
 	checkTTL(t, "the redirected write's ttl from the query", e, 1000, setAt, time.Now())
 	increasing("redirected POST", e.Index)
 
 	e = expectEvent(t, redirect(http.MethodPut, "/v1/keys/cluster/put", form("value", "put via a follower"), followers[1]))
-	sameEvent(t, "PUT via a follower, redirected", e, event{Action: "SET", Key: "/cluster/put", Value: "put via a follower", NewKey: true})
+	sameEvent(t, "PUT via a follower, redirected", e, testnode.Event{Action: "SET", Key: "/cluster/put", Value: "put via a follower", NewKey: true})
 	increasing("redirected PUT", e.Index)
 
 	e = expectEvent(t, redirect(http.MethodPost, "/v1/keys/cluster/put", form("prevValue", "put via a follower", "value", "swapped"), f))
-	sameEvent(t, "test-and-set via a follower, redirected", e, event{Action: "SET", Key: "/cluster/put", PrevValue: "put via a follower", Value: "swapped"})
+	sameEvent(t, "test-and-set via a follower, redirected", e, testnode.Event{Action: "SET", Key: "/cluster/put", PrevValue: "put via a follower", Value: "swapped"})
 	increasing("redirected test-and-set", e.Index)
 
 	e = expectEvent(t, redirect(http.MethodDelete, "/v1/keys/cluster/first?x=y", nil, f))
-	sameEvent(t, "DELETE via a follower, redirected", e, event{Action: "DELETE", Key: "/cluster/first", PrevValue: "on the leader"})
+	sameEvent(t, "DELETE via a follower, redirected", e, testnode.Event{Action: "DELETE", Key: "/cluster/first", PrevValue: "on the leader"})
 	increasing("redirected DELETE", e.Index)
 
 	// Bad input gets its error from the follower itself, not a redirect.
@@ -100,7 +102,7 @@ func TestClusterJoinAndRedirect(t *testing.T) {
 		{http.MethodDelete, "/v1/keys/_etcd/machines/" + leader.name, nil, 400},
 	} {
 		r := f.do(bad.method, bad.path, bad.form)
-		if loc := r.header.Get("Location"); loc != "" {
+		if loc := r.Header.Get("Location"); loc != "" {
 			t.Fatalf("%v on follower %s: redirected to %s; bad input must get its error there", r, f.name, loc)
 		}
 		expectError(t, r, http.StatusBadRequest, bad.code)
@@ -136,8 +138,8 @@ func TestClusterJoinAndRedirect(t *testing.T) {
 	// leader answers it with the latest value.
 	path := "/v1/keys/cluster/put?consistent=true"
 	r := f.do(http.MethodGet, path, nil)
-	if r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != leader.url(path) {
-		t.Fatalf("%v on follower %s (Location %q): want 307 to %s", r, f.name, r.header.Get("Location"), leader.url(path))
+	if r.Status != http.StatusTemporaryRedirect || r.Header.Get("Location") != leader.url(path) {
+		t.Fatalf("%v on follower %s (Location %q): want 307 to %s", r, f.name, r.Header.Get("Location"), leader.url(path))
 	}
 	latest := leader.set("/cluster/put", "latest")
 	increasing("write before the consistent read", latest.Index)
@@ -146,8 +148,8 @@ func TestClusterJoinAndRedirect(t *testing.T) {
 		t.Fatalf("consistent GET on the leader: %+v; want value latest at index %d or later", got, latest.Index)
 	}
 	// Leader statistics are the leader's too (SPEC 8).
-	if r := f.do(http.MethodGet, "/v1/stats/leader", nil); r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != leader.url("/v1/stats/leader") {
-		t.Fatalf("%v on follower %s (Location %q): want 307 to the leader", r, f.name, r.header.Get("Location"))
+	if r := f.do(http.MethodGet, "/v1/stats/leader", nil); r.Status != http.StatusTemporaryRedirect || r.Header.Get("Location") != leader.url("/v1/stats/leader") {
+		t.Fatalf("%v on follower %s (Location %q): want 307 to the leader", r, f.name, r.Header.Get("Location"))
 	}
 	t.Logf("write indexes: %v", indexes)
 }
@@ -165,8 +167,8 @@ func TestClusterMaxSize(t *testing.T) {
 	for _, via := range []*node{n1, n2} {
 		refused, code := c.addFailing("node3", "-C", via.raftAddr())
 		msg := refused.lastLogLine()
-		if code != 1 || !strings.Contains(msg, "103") || !strings.Contains(msg, errorMessages[103]) || !strings.HasPrefix(msg, "etcd: ") {
-			t.Fatalf("a third member joining through %s with -maxsize 2: exit %d, last line %q; want exit 1 and error 103 %q", via.name, code, msg, errorMessages[103])
+		if code != 1 || !strings.Contains(msg, "103") || !strings.Contains(msg, testnode.PeerErrorCatalogue[103].Message) || !strings.HasPrefix(msg, "etcd: ") {
+			t.Fatalf("a third member joining through %s with -maxsize 2: exit %d, last line %q; want exit 1 and error 103 %q", via.name, code, msg, testnode.PeerErrorCatalogue[103].Message)
 		}
 		t.Logf("a third member joining through %s: %s", via.name, msg)
 	}
@@ -235,7 +237,7 @@ func TestClusterFailover(t *testing.T) {
 	// A surviving follower redirects to the new leader.
 	for _, f := range c.others(leader) {
 		path := "/v1/keys/failover/via-follower"
-		if r := f.do(http.MethodPost, path, form("value", "x")); r.status != http.StatusTemporaryRedirect || r.header.Get("Location") != leader.url(path) {
+		if r := f.do(http.MethodPost, path, form("value", "x")); r.Status != http.StatusTemporaryRedirect || r.Header.Get("Location") != leader.url(path) {
 			t.Fatalf("%v on %s: want 307 to the new leader %s", r, f.name, leader.url(path))
 		}
 	}
@@ -365,11 +367,11 @@ func TestClusterWritesDuringLeaderCrash(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			r, err := m.request(ctx, http.MethodGet, "/v1/keys/during/", nil)
 			cancel()
-			if err != nil || r.status != http.StatusOK {
+			if err != nil || r.Status != http.StatusOK {
 				return false, fmt.Sprint(m.name, ": ", r, err)
 			}
-			var list []event
-			if err := decodeCanonical(r, &list); err != nil {
+			var list []testnode.Event
+			if err := testnode.DecodeCanonical(r, &list); err != nil {
 				t.Fatalf("%s: %v", m.name, err)
 			}
 			var b strings.Builder
@@ -416,10 +418,10 @@ func TestClusterNoQuorum(t *testing.T) {
 			t.Fatalf("%s %s on the leader without a quorum: %v; want a 500 after -timeout 1s", method, path, err)
 		}
 		expectError(t, r, http.StatusInternalServerError, 300)
-		if r.elapsed > 3*time.Second {
-			t.Fatalf("%v: answered after %v; want about -timeout 1s", r, r.elapsed)
+		if r.Elapsed > 3*time.Second {
+			t.Fatalf("%v: answered after %v; want about -timeout 1s", r, r.Elapsed)
 		}
-		t.Logf("%s %s without a quorum: %d after %v", method, path, r.status, r.elapsed.Round(time.Millisecond))
+		t.Logf("%s %s without a quorum: %d after %v", method, path, r.Status, r.Elapsed.Round(time.Millisecond))
 	}
 	// A plain read is still served from the leader's store.
 	if e := leader.get("/noquorum/before"); e.Value != "with a quorum" {
@@ -613,7 +615,7 @@ func TestClusterExpiryAcrossLeaderChange(t *testing.T) {
 
 	// One DELETE, at one index, on every member; the old leader too once
 	// it is back.
-	var deleted event
+	var deleted testnode.Event
 	check := func(m *node) {
 		t.Helper()
 		e := expectEvent(t, awaitWatch(t, m.watch(context.Background(), "/expiry/key", form("index", fmt.Sprint(set.Index+1))), 2*time.Second, "watch from the set's index + 1 on "+m.name))

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // ack is a write the node acknowledged.
@@ -20,14 +22,14 @@ type ack struct {
 
 // ackOf checks that r acknowledges a SET that created key with value, and
 // returns the acknowledgement; any other answer is a test error.
-func ackOf(t testing.TB, r *response, key, value string) (ack, bool) {
+func ackOf(t testing.TB, r *testnode.Response, key, value string) (ack, bool) {
 	t.Helper()
-	var e event
-	if r.status != http.StatusOK {
+	var e testnode.Event
+	if r.Status != http.StatusOK {
 		t.Errorf("%v: want 200", r)
 		return ack{}, false
 	}
-	if err := decodeCanonical(r, &e); err != nil {
+	if err := testnode.DecodeCanonical(r, &e); err != nil {
 		t.Errorf("%v: %v", r, err)
 		return ack{}, false
 	}
@@ -132,12 +134,12 @@ func checkAcked(t *testing.T, n *node, acks []ack, withWatch bool) {
 					fail("GET %s: %v", a.key, err)
 					continue
 				}
-				var e event
-				if r.status != http.StatusOK {
+				var e testnode.Event
+				if r.Status != http.StatusOK {
 					fail("acknowledged write lost: %v (acknowledged value %q at index %d)", r, a.value, a.index)
 					continue
 				}
-				if err := decodeCanonical(r, &e); err != nil || e.Value != a.value || e.Key != a.key || e.Action != "GET" {
+				if err := testnode.DecodeCanonical(r, &e); err != nil || e.Value != a.value || e.Key != a.key || e.Action != "GET" {
 					fail("%v: want value %q (err %v)", r, a.value, err)
 					continue
 				}
@@ -151,12 +153,12 @@ func checkAcked(t *testing.T, n *node, acks []ack, withWatch bool) {
 					fail("POST /v1/watch%s index=%d did not answer at once: %v", a.key, a.index, err)
 					continue
 				}
-				e = event{}
-				if r.status != http.StatusOK {
+				e = testnode.Event{}
+				if r.Status != http.StatusOK {
 					fail("%v: want the SET at index %d", r, a.index)
 					continue
 				}
-				if err := decodeCanonical(r, &e); err != nil || e.Index != a.index || e.Action != "SET" || e.Key != a.key || e.Value != a.value || !e.NewKey {
+				if err := testnode.DecodeCanonical(r, &e); err != nil || e.Index != a.index || e.Action != "SET" || e.Key != a.key || e.Value != a.value || !e.NewKey {
 					fail("%v: want the SET of %s=%s at index %d, the index acknowledged before the crash (err %v)", r, a.key, a.value, a.index, err)
 				}
 			}
@@ -198,7 +200,7 @@ func TestCrashRecovery(t *testing.T) {
 
 	// Three keys with a TTL, then the crash, while the writers still write.
 	ttlSetAt := time.Now()
-	ttlKeys := map[string]event{}
+	ttlKeys := map[string]testnode.Event{}
 	for i := range 3 {
 		key := fmt.Sprintf("/ttl/k%d", i)
 		before := time.Now()
@@ -231,14 +233,14 @@ func TestCrashRecovery(t *testing.T) {
 	// The TTL keys: still there with their expiration, or gone, and gone
 	// within 3 s + 2 s of being set.
 	deadline := ttlSetAt.Add(5 * time.Second)
-	remaining := map[string]event{}
+	remaining := map[string]testnode.Event{}
 	for k, e := range ttlKeys {
 		remaining[k] = e
 	}
 	for len(remaining) > 0 {
 		for key, set := range remaining {
 			r := n.do(http.MethodGet, "/v1/keys"+key, nil)
-			if r.status == http.StatusNotFound {
+			if r.Status == http.StatusNotFound {
 				expectError(t, r, http.StatusNotFound, 100)
 				delete(remaining, key)
 				continue

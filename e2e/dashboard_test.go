@@ -305,7 +305,7 @@ func TestDashboardLargeTree(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			r, err := n.request(ctx, http.MethodPost, "/v1/keys"+key, form("value", fmt.Sprintf("update %d", i)))
 			cancel()
-			if err != nil || r.status != http.StatusOK {
+			if err != nil || r.Status != http.StatusOK {
 				loadDone <- fmt.Errorf("update of %s: %v %v", key, r, err)
 				return
 			}

@@ -11,13 +11,19 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // runToExit runs etcd with args in dir and expects it to exit by itself.
 func runToExit(t *testing.T, dir string, args ...string) (stdout, stderr string, code int) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	cmd := exec.Command(etcdBin, args...)
+	bin, err := testnode.Binary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Dir = dir
 	cmd.Stdout = &out
 	cmd.Stderr = &errOut

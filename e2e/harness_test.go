@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"strconv"
@@ -25,27 +24,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/etcd-recreation/etcd/internal/testbin"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
-// etcdBin is the daemon under test, built once by TestMain.
-var etcdBin string
-
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	dir, err := os.MkdirTemp("", "etcd-e2e-bin-")
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(dir)
-	if etcdBin, err = testbin.Build(dir); err != nil {
-		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)
-		return 1
-	}
-	return m.Run()
-}
+func TestMain(m *testing.M) { testnode.Main(m) }
 
 // Timeouts. Everything waits with a deadline; none of these is a sleep.
 const (
@@ -62,32 +44,15 @@ const (
 // ---------------------------------------------------------------------------
 // Ports
 
-var (
-	portsMu   sync.Mutex
-	portsUsed = map[int]bool{}
-)
-
 // freePort returns a port that was free a moment ago and that no other test
 // of this process was given.
 func freePort(t testing.TB) int {
 	t.Helper()
-	for range 100 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatalf("finding a free port: %v", err)
-		}
-		port := l.Addr().(*net.TCPAddr).Port
-		l.Close()
-		portsMu.Lock()
-		used := portsUsed[port]
-		portsUsed[port] = true
-		portsMu.Unlock()
-		if !used {
-			return port
-		}
+	port, err := testnode.FreePort()
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
 	}
-	t.Fatal("no free port found")
-	return 0
+	return port
 }
 
 // ---------------------------------------------------------------------------
@@ -129,11 +94,9 @@ type node struct {
 	client     *http.Client
 	transport  *http.Transport
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when the current process has exited
-	waitErr error         // the current process's exit, once exited is closed
-	runs    int
+	mu   sync.Mutex
+	proc *testnode.Process // the current or last run
+	runs int
 }
 
 // startNode starts a fresh single-node cluster named name with the given
@@ -158,7 +121,7 @@ func launchNode(t *testing.T, base, name string, flags ...string) *node {
 		}
 		// Another program may have taken a port between freePort and the
 		// node's bind: try other ports, a few times.
-		if attempt < 3 && n.hasExited() && strings.Contains(n.log.String(), "address already in use") {
+		if attempt < 3 && errors.Is(err, testnode.ErrPortTaken) {
 			t.Logf("node %s: ports %d/%d were taken meanwhile; retrying with others", name, n.clientPort, n.raftPort)
 			os.RemoveAll(dataDir)
 			continue
@@ -169,11 +132,7 @@ func launchNode(t *testing.T, base, name string, flags ...string) *node {
 
 // newNode prepares a node without starting it.
 func newNode(t *testing.T, name string, clientPort, raftPort int, dataDir, workDir string, flags ...string) *node {
-	tr := &http.Transport{
-		MaxIdleConnsPerHost: 64,
-		DisableCompression:  true,
-		DialContext:         (&net.Dialer{Timeout: 2 * time.Second}).DialContext,
-	}
+	tr := testnode.NewTransport()
 	n := &node{
 		t:          t,
 		name:       name,
@@ -183,11 +142,7 @@ func newNode(t *testing.T, name string, clientPort, raftPort int, dataDir, workD
 		workDir:    workDir,
 		log:        &syncBuffer{},
 		transport:  tr,
-		client: &http.Client{
-			Transport: tr,
-			// Redirects are part of what is tested: never follow them.
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		client:     testnode.NewClient(tr, 0),
 	}
 	n.args = append([]string{
 		"-n", name,
@@ -196,15 +151,9 @@ func newNode(t *testing.T, name string, clientPort, raftPort int, dataDir, workD
 		"-d", dataDir,
 	}, flags...)
 	t.Cleanup(func() {
-		n.mu.Lock()
-		cmd, exited := n.cmd, n.exited
-		n.mu.Unlock()
-		if cmd != nil {
-			select {
-			case <-exited:
-			default:
-				cmd.Process.Kill()
-				<-exited
+		if p := n.process(); p != nil {
+			if err := p.Kill(exitTimeout); err != nil {
+				t.Errorf("node %s: %v", n.name, err)
 			}
 		}
 		tr.CloseIdleConnections()
@@ -220,67 +169,45 @@ func (n *node) start(extra ...string) {
 	n.t.Helper()
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	if n.cmd != nil {
-		select {
-		case <-n.exited:
-		default:
-			n.t.Fatalf("node %s: start while it is still running", n.name)
-		}
+	if n.proc != nil && n.proc.Running() {
+		n.t.Fatalf("node %s: start while it is still running", n.name)
 	}
 	n.runs++
 	args := append(append([]string{}, n.args...), extra...)
 	fmt.Fprintf(n.log, "=== run %d: etcd %s\n", n.runs, strings.Join(args, " "))
-	argv := append(append(append([]string{}, n.wrapper...), etcdBin), args...)
-	cmd := exec.Command(argv[0], argv[1:]...)
-	cmd.Dir = n.workDir
-	cmd.Stdout = n.log
-	cmd.Stderr = n.log
-	if err := cmd.Start(); err != nil {
+	p, err := testnode.Start(testnode.Options{Args: args, Wrapper: n.wrapper, Dir: n.workDir, Log: n.log})
+	if err != nil {
 		n.t.Fatalf("node %s: start: %v", n.name, err)
 	}
-	exited := make(chan struct{})
-	n.cmd, n.exited = cmd, exited
-	go func() {
-		err := cmd.Wait()
-		n.mu.Lock()
-		n.waitErr = err
-		n.mu.Unlock()
-		close(exited)
-	}()
+	n.proc = p
+}
+
+// process is the current or last run, nil before the first.
+func (n *node) process() *testnode.Process {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.proc
 }
 
 func (n *node) hasExited() bool {
-	n.mu.Lock()
-	exited := n.exited
-	n.mu.Unlock()
-	select {
-	case <-exited:
-		return true
-	default:
-		return false
-	}
+	p := n.process()
+	return p != nil && !p.Running()
 }
 
 // running reports whether the node was started and has not exited since.
 func (n *node) running() bool {
-	n.mu.Lock()
-	cmd := n.cmd
-	n.mu.Unlock()
-	return cmd != nil && !n.hasExited()
+	p := n.process()
+	return p != nil && p.Running()
 }
 
 // waitExit waits for the node to exit by itself and returns its exit code.
 func (n *node) waitExit(timeout time.Duration) int {
 	n.t.Helper()
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.mu.Unlock()
-	select {
-	case <-exited:
-	case <-time.After(timeout):
+	p := n.process()
+	if err := p.Wait(timeout); err != nil {
 		n.fatalf("node %s did not exit by itself within %v", n.name, timeout)
 	}
-	return cmd.ProcessState.ExitCode()
+	return p.ExitCode()
 }
 
 // lastLogLine is the last line the current or last run wrote: the message
@@ -291,36 +218,13 @@ func (n *node) lastLogLine() string {
 }
 
 func (n *node) exitError() error {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return n.waitErr
+	return n.process().Err()
 }
 
 // waitReady polls GET /version until it answers 200.
 func (n *node) waitReady(timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
-	short := &http.Client{Transport: n.transport, Timeout: 500 * time.Millisecond}
-	var last string
-	for {
-		if n.hasExited() {
-			return fmt.Errorf("the process exited (%v) before serving", n.exitError())
-		}
-		resp, err := short.Get(n.url("/version"))
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			last = resp.Status
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("GET /version not 200 within %v (last: %s)", timeout, last)
-		}
-		time.Sleep(pollInterval)
-	}
+	short := testnode.NewClient(n.transport, 500*time.Millisecond)
+	return n.process().WaitReady(short, n.url(""), timeout)
 }
 
 // mustBeReady fails the test unless the node serves within readyTimeout.
@@ -357,20 +261,15 @@ func (n *node) crash() {
 
 func (n *node) signalAndWait(sig os.Signal) {
 	n.t.Helper()
-	n.mu.Lock()
-	cmd, exited := n.cmd, n.exited
-	n.mu.Unlock()
-	if cmd == nil {
+	p := n.process()
+	if p == nil {
 		n.t.Fatalf("node %s was never started", n.name)
 	}
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		n.t.Fatalf("node %s: signal %v: %v", n.name, sig, err)
+	if err := p.Signal(sig); err != nil {
+		n.t.Fatalf("node %s: %v", n.name, err)
 	}
-	select {
-	case <-exited:
-	case <-time.After(exitTimeout):
-		cmd.Process.Kill()
-		<-exited
+	if p.Wait(exitTimeout) != nil {
+		p.Kill(exitTimeout)
 		n.fatalf("node %s did not exit within %v of %v", n.name, exitTimeout, sig)
 	}
 	n.transport.CloseIdleConnections()
@@ -398,23 +297,10 @@ func (n *node) raftAddr() string {
 // ---------------------------------------------------------------------------
 // Requests
 
-// response is a whole HTTP answer.
-type response struct {
-	method, path string
-	status       int
-	header       http.Header
-	body         []byte
-	elapsed      time.Duration
-}
-
-func (r *response) String() string {
-	return fmt.Sprintf("%s %s -> %d %s", r.method, r.path, r.status, r.body)
-}
-
 // request sends method to the client port. POST and PUT send form as a
 // url-encoded body (as curl -d and go-etcd do); other methods put it in the
 // query string.
-func (n *node) request(ctx context.Context, method, path string, form url.Values) (*response, error) {
+func (n *node) request(ctx context.Context, method, path string, form url.Values) (*testnode.Response, error) {
 	u := n.url(path)
 	var body io.Reader
 	if len(form) > 0 {
@@ -434,23 +320,13 @@ func (n *node) request(ctx context.Context, method, path string, form url.Values
 	return n.send(req)
 }
 
-func (n *node) send(req *http.Request) (*response, error) {
-	start := time.Now()
-	resp, err := n.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	return &response{method: req.Method, path: req.URL.RequestURI(), status: resp.StatusCode, header: resp.Header, body: b, elapsed: time.Since(start)}, nil
+func (n *node) send(req *http.Request) (*testnode.Response, error) {
+	return testnode.Send(n.client, req)
 }
 
 // do is request with the default timeout; it fails the test on a transport
 // error.
-func (n *node) do(method, path string, form url.Values) *response {
+func (n *node) do(method, path string, form url.Values) *testnode.Response {
 	n.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
@@ -471,14 +347,14 @@ func form(kv ...string) url.Values {
 
 // set is POST /v1/keys/KEY value=VALUE (plus more form pairs); it expects
 // success and returns the event.
-func (n *node) set(key, value string, more ...string) event {
+func (n *node) set(key, value string, more ...string) testnode.Event {
 	n.t.Helper()
 	r := n.do(http.MethodPost, "/v1/keys"+key, form(append([]string{"value", value}, more...)...))
 	return expectEvent(n.t, r)
 }
 
 // get is GET /v1/keys/KEY of a file.
-func (n *node) get(key string) event {
+func (n *node) get(key string) testnode.Event {
 	n.t.Helper()
 	return expectEvent(n.t, n.do(http.MethodGet, "/v1/keys"+key, nil))
 }
@@ -487,13 +363,13 @@ func (n *node) get(key string) event {
 func (n *node) text(path string) string {
 	n.t.Helper()
 	r := n.do(http.MethodGet, path, nil)
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		n.fatalf("%v: want 200", r)
 	}
-	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
 		n.fatalf("%v: Content-Type %q, want text/plain", r, ct)
 	}
-	return string(r.body)
+	return string(r.Body)
 }
 
 // storeStats returns /v1/stats/store decoded.
@@ -526,7 +402,7 @@ func (n *node) waitWatchers(want int, timeout time.Duration) {
 
 // watchResult is the outcome of a long poll run in the background.
 type watchResult struct {
-	resp *response
+	resp *testnode.Response
 	err  error
 }
 
@@ -546,7 +422,7 @@ func (n *node) watch(ctx context.Context, key string, f url.Values) <-chan watch
 }
 
 // awaitWatch waits for a background watch's answer.
-func awaitWatch(t *testing.T, ch <-chan watchResult, timeout time.Duration, what string) *response {
+func awaitWatch(t *testing.T, ch <-chan watchResult, timeout time.Duration, what string) *testnode.Response {
 	t.Helper()
 	select {
 	case res := <-ch:
@@ -580,87 +456,14 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool
 // ---------------------------------------------------------------------------
 // Wire format
 
-// event is a response object of the v1 API. The tags are the wire's: the
-// field order, the omission of empty members, index always present. A body
-// is accepted only if re-encoding what was decoded from it gives the very
-// same bytes, which checks the order, the omissions, the escaping and the
-// absence of unknown members all at once.
-type event struct {
-	Action     string `json:"action"`
-	Key        string `json:"key"`
-	Dir        bool   `json:"dir,omitempty"`
-	PrevValue  string `json:"prevValue,omitempty"`
-	Value      string `json:"value,omitempty"`
-	NewKey     bool   `json:"newKey,omitempty"`
-	Expiration string `json:"expiration,omitempty"`
-	TTL        int64  `json:"ttl,omitempty"`
-	Index      uint64 `json:"index"`
-}
-
-// etcdError is the error body of the v1 API.
-type etcdError struct {
-	ErrorCode int    `json:"errorCode"`
-	Message   string `json:"message"`
-	Cause     string `json:"cause,omitempty"`
-}
-
-// errorMessages are the fixed messages of the error codes (SPEC section 9,
-// and the extensions this daemon uses).
-var errorMessages = map[int]string{
-	100: "Key Not Found",
-	101: "The given PrevValue is not equal to the value of the key",
-	102: "Not A File",
-	103: "Reached the max number of machines in the cluster",
-	200: "Value is Required in POST form",
-	201: "PrevValue is Required in POST form",
-	202: "The given TTL in POST form is not a number",
-	203: "The given index in POST form is not a number",
-	209: "Invalid field",
-	210: "Invalid POST form",
-	300: "Raft Internal Error",
-	301: "During Leader Election",
-	400: "The prefix of the given key is a keyword in etcd",
-	401: "The event in requested index is outdated and cleared",
-	405: "Method Not Allowed",
-	413: "Request Entity Too Large",
-	500: "watcher is cleared due to etcd recovery",
-}
-
-// decodeCanonical decodes r's JSON body into v, strictly, and checks that
-// the body is exactly v's canonical encoding.
-func decodeCanonical(r *response, v any) error {
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
-		return fmt.Errorf("Content-Type %q, want application/json", ct)
-	}
-	if bytes.HasSuffix(r.body, []byte("\n")) {
-		return errors.New("body ends with a newline; the original sent none")
-	}
-	dec := json.NewDecoder(bytes.NewReader(r.body))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return fmt.Errorf("decode: %v", err)
-	}
-	if dec.More() {
-		return errors.New("trailing data after the JSON value")
-	}
-	want, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	if !bytes.Equal(want, r.body) {
-		return fmt.Errorf("body is not in wire form (member order, omitted empty members, escaping):\n got  %s\n want %s", r.body, want)
-	}
-	return nil
-}
-
 // expectEvent expects a 200 with one event object.
-func expectEvent(t *testing.T, r *response) event {
+func expectEvent(t *testing.T, r *testnode.Response) testnode.Event {
 	t.Helper()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("%v: want 200", r)
 	}
-	var e event
-	if err := decodeCanonical(r, &e); err != nil {
+	var e testnode.Event
+	if err := testnode.DecodeCanonical(r, &e); err != nil {
 		t.Fatalf("%v: %v", r, err)
 	}
 	if e.Index == 0 {
@@ -675,13 +478,13 @@ func expectEvent(t *testing.T, r *response) event {
 }
 
 // expectList expects a 200 with an array of events.
-func expectList(t *testing.T, r *response) []event {
+func expectList(t *testing.T, r *testnode.Response) []testnode.Event {
 	t.Helper()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("%v: want 200", r)
 	}
-	var list []event
-	if err := decodeCanonical(r, &list); err != nil {
+	var list []testnode.Event
+	if err := testnode.DecodeCanonical(r, &list); err != nil {
 		t.Fatalf("%v: %v", r, err)
 	}
 	if list == nil {
@@ -692,35 +495,35 @@ func expectList(t *testing.T, r *response) []event {
 
 // expectError expects the JSON error code with HTTP status, and the code's
 // fixed message. It returns the error for more checks of the cause.
-func expectError(t *testing.T, r *response, status, code int) etcdError {
+func expectError(t *testing.T, r *testnode.Response, status, code int) testnode.Error {
 	t.Helper()
-	if r.status != status {
-		t.Fatalf("%v: HTTP status %d, want %d (error %d)", r, r.status, status, code)
+	if r.Status != status {
+		t.Fatalf("%v: HTTP status %d, want %d (error %d)", r, r.Status, status, code)
 	}
-	var e etcdError
-	if err := decodeCanonical(r, &e); err != nil {
+	var e testnode.Error
+	if err := testnode.DecodeCanonical(r, &e); err != nil {
 		t.Fatalf("%v: %v", r, err)
 	}
 	if e.ErrorCode != code {
 		t.Fatalf("%v: errorCode %d, want %d", r, e.ErrorCode, code)
 	}
-	if msg, ok := errorMessages[code]; ok && e.Message != msg {
-		t.Fatalf("%v: message %q, want %q", r, e.Message, msg)
+	if want, ok := testnode.ErrorCatalogue[code]; ok && e.Message != want.Message {
+		t.Fatalf("%v: message %q, want %q", r, e.Message, want.Message)
 	}
 	return e
 }
 
 // expectJSONObject expects a 200 with a JSON object.
-func expectJSONObject(t *testing.T, r *response) map[string]any {
+func expectJSONObject(t *testing.T, r *testnode.Response) map[string]any {
 	t.Helper()
-	if r.status != http.StatusOK {
+	if r.Status != http.StatusOK {
 		t.Fatalf("%v: want 200", r)
 	}
-	if ct := r.header.Get("Content-Type"); ct != "application/json" {
+	if ct := r.Header.Get("Content-Type"); ct != "application/json" {
 		t.Fatalf("%v: Content-Type %q, want application/json", r, ct)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(r.body, &m); err != nil || m == nil {
+	if err := json.Unmarshal(r.Body, &m); err != nil || m == nil {
 		t.Fatalf("%v: not a JSON object: %v", r, err)
 	}
 	return m
@@ -728,7 +531,7 @@ func expectJSONObject(t *testing.T, r *response) map[string]any {
 
 // sameEvent compares everything but the index (and, when want leaves them
 // empty, expiration and ttl, which the caller checks by range).
-func sameEvent(t *testing.T, what string, got, want event) {
+func sameEvent(t *testing.T, what string, got, want testnode.Event) {
 	t.Helper()
 	g := got
 	g.Index = want.Index
@@ -743,7 +546,7 @@ func sameEvent(t *testing.T, what string, got, want event) {
 // checkTTL checks an event of a key set with ttl seconds at about setAt:
 // its expiration lies ttl seconds after the request (with a little slack),
 // and its ttl is the whole seconds left, ttl or ttl-1.
-func checkTTL(t *testing.T, what string, e event, ttl int, before, after time.Time) time.Time {
+func checkTTL(t *testing.T, what string, e testnode.Event, ttl int, before, after time.Time) time.Time {
 	t.Helper()
 	exp, err := time.Parse(time.RFC3339Nano, e.Expiration)
 	if err != nil {
@@ -927,7 +730,7 @@ func (n *node) peek(path string) (int, string) {
 	if err != nil {
 		return -1, err.Error()
 	}
-	return r.status, string(r.body)
+	return r.Status, string(r.Body)
 }
 
 // peerText is a GET of a text route of the peer API.
@@ -940,10 +743,10 @@ func (n *node) peerText(path string) string {
 		n.fatalf("%v", err)
 	}
 	r, err := n.send(req)
-	if err != nil || r.status != http.StatusOK {
+	if err != nil || r.Status != http.StatusOK {
 		n.fatalf("GET %s on the raft port: %v %v", path, r, err)
 	}
-	return string(r.body)
+	return string(r.Body)
 }
 
 // waitLeader polls /v1/leader on every running member until all of them
@@ -1019,8 +822,8 @@ func (c *cluster) waitMembership(timeout time.Duration) *node {
 			if err != nil {
 				return false, fmt.Sprintf("%s: GET /v1/keys/_etcd/machines: %v", m.name, err)
 			}
-			var list []event
-			if r.status != http.StatusOK || decodeCanonical(r, &list) != nil {
+			var list []testnode.Event
+			if r.Status != http.StatusOK || testnode.DecodeCanonical(r, &list) != nil {
 				return false, fmt.Sprintf("%s: %v", m.name, r)
 			}
 			got := map[string]string{}
@@ -1055,13 +858,13 @@ func sameSet(a, b []string) bool {
 // follow sends a request to n and, as curl -L and go-etcd do, sends it
 // again (form and all) wherever a 307 points, a few times at most. Every
 // Location must be a member's client URL.
-func (c *cluster) follow(ctx context.Context, n *node, method, path string, f url.Values) (*response, error) {
+func (c *cluster) follow(ctx context.Context, n *node, method, path string, f url.Values) (*testnode.Response, error) {
 	for range 4 {
 		r, err := n.request(ctx, method, path, f)
-		if err != nil || r.status != http.StatusTemporaryRedirect {
+		if err != nil || r.Status != http.StatusTemporaryRedirect {
 			return r, err
 		}
-		loc := r.header.Get("Location")
+		loc := r.Header.Get("Location")
 		next := c.byClientURL(loc)
 		u, err := url.Parse(loc)
 		if next == nil || err != nil {
@@ -1075,9 +878,9 @@ func (c *cluster) follow(ctx context.Context, n *node, method, path string, f ur
 // write sends a write to the cluster as a client would, following
 // redirects and trying the next member after an error, until it succeeds or
 // timeout passes. It expects success and returns the event.
-func (c *cluster) write(method, key string, f url.Values, timeout time.Duration) event {
+func (c *cluster) write(method, key string, f url.Values, timeout time.Duration) testnode.Event {
 	c.t.Helper()
-	var r *response
+	var r *testnode.Response
 	var last string
 	deadline := time.Now().Add(timeout)
 	for i := 0; ; i++ {
@@ -1089,7 +892,7 @@ func (c *cluster) write(method, key string, f url.Values, timeout time.Duration)
 		var err error
 		r, err = c.follow(ctx, up[i%len(up)], method, "/v1/keys"+key, f)
 		cancel()
-		if err == nil && r.status != http.StatusInternalServerError {
+		if err == nil && r.Status != http.StatusInternalServerError {
 			break
 		}
 		last = fmt.Sprint(r, err)
@@ -1103,7 +906,7 @@ func (c *cluster) write(method, key string, f url.Values, timeout time.Duration)
 
 // set is POST /v1/keys/KEY value=VALUE (plus more form pairs) through
 // whichever member, following redirects and retrying for a while.
-func (c *cluster) set(key, value string, more ...string) event {
+func (c *cluster) set(key, value string, more ...string) testnode.Event {
 	c.t.Helper()
 	return c.write(http.MethodPost, key, form(append([]string{"value", value}, more...)...), readyTimeout)
 }
@@ -1153,7 +956,7 @@ func (c *cluster) writeKeys(prefix string, workers, total int, stop <-chan struc
 				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 				r, err := c.follow(ctx, up[target%len(up)], http.MethodPost, "/v1/keys"+key, form("value", value))
 				cancel()
-				if err != nil || r.status == http.StatusInternalServerError {
+				if err != nil || r.Status == http.StatusInternalServerError {
 					// The member is gone, or there is no leader (yet), or the
 					// write timed out: its outcome is unknown. Try another member.
 					target++

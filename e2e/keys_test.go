@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestKeys covers the rules of SPEC section 3 that the README walkthrough
@@ -26,47 +28,47 @@ func TestKeys(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sameEvent(t, "body and query", expectEvent(t, r), event{Action: "SET", Key: "/q", Value: "body", NewKey: true})
+		sameEvent(t, "body and query", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/q", Value: "body", NewKey: true})
 		// The query string alone is enough.
 		r = n.do(http.MethodPost, "/v1/keys/qo?value=fromquery&ttl=100", nil)
 		e := expectEvent(t, r)
-		sameEvent(t, "query only", e, event{Action: "SET", Key: "/qo", Value: "fromquery", NewKey: true})
+		sameEvent(t, "query only", e, testnode.Event{Action: "SET", Key: "/qo", Value: "fromquery", NewKey: true})
 		if e.TTL != 99 {
 			t.Fatalf("ttl=100 reported ttl %d, want 99 (whole seconds left, rounded down)", e.TTL)
 		}
 		// The first of repeated values.
 		r = n.do(http.MethodPost, "/v1/keys/rep", form("value", "first", "value", "second"))
-		sameEvent(t, "repeated value", expectEvent(t, r), event{Action: "SET", Key: "/rep", Value: "first", NewKey: true})
+		sameEvent(t, "repeated value", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/rep", Value: "first", NewKey: true})
 		// PUT is a set too.
 		r = n.do(http.MethodPut, "/v1/keys/rep", form("value", "put"))
-		sameEvent(t, "PUT", expectEvent(t, r), event{Action: "SET", Key: "/rep", PrevValue: "first", Value: "put"})
+		sameEvent(t, "PUT", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/rep", PrevValue: "first", Value: "put"})
 	})
 
 	t.Run("key normalisation and escaping", func(t *testing.T) {
 		// A trailing slash is dropped from the key.
 		r := n.do(http.MethodPost, "/v1/keys/h/", form("value", "trailing"))
-		sameEvent(t, "set /h/", expectEvent(t, r), event{Action: "SET", Key: "/h", Value: "trailing", NewKey: true})
-		sameEvent(t, "get /h/", n.get("/h/"), event{Action: "GET", Key: "/h", Value: "trailing"})
+		sameEvent(t, "set /h/", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/h", Value: "trailing", NewKey: true})
+		sameEvent(t, "get /h/", n.get("/h/"), testnode.Event{Action: "GET", Key: "/h", Value: "trailing"})
 		// /v1/keys without the slash is sent to the root.
 		r = n.do(http.MethodGet, "/v1/keys", nil)
-		if r.status != http.StatusMovedPermanently || r.header.Get("Location") != "/v1/keys/" {
-			t.Fatalf("GET /v1/keys: %d Location %q, want 301 to /v1/keys/", r.status, r.header.Get("Location"))
+		if r.Status != http.StatusMovedPermanently || r.Header.Get("Location") != "/v1/keys/" {
+			t.Fatalf("GET /v1/keys: %d Location %q, want 301 to /v1/keys/", r.Status, r.Header.Get("Location"))
 		}
 		// Strings are escaped as Go's encoding/json does.
 		r = n.do(http.MethodPost, "/v1/keys/esc", form("value", `<a>&"é`))
 		e := expectEvent(t, r)
-		if want := fmt.Sprintf(`{"action":"SET","key":"/esc","value":"\u003ca\u003e\u0026\"é","newKey":true,"index":%d}`, e.Index); string(r.body) != want {
-			t.Fatalf("escaping:\n got  %s\n want %s", r.body, want)
+		if want := fmt.Sprintf(`{"action":"SET","key":"/esc","value":"\u003ca\u003e\u0026\"é","newKey":true,"index":%d}`, e.Index); string(r.Body) != want {
+			t.Fatalf("escaping:\n got  %s\n want %s", r.Body, want)
 		}
 		// Non-ASCII keys are keys like any other.
 		r = n.do(http.MethodPost, "/v1/keys/%C3%A9t%C3%A9", form("value", "summer"))
-		sameEvent(t, "set /été", expectEvent(t, r), event{Action: "SET", Key: "/été", Value: "summer", NewKey: true})
+		sameEvent(t, "set /été", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/été", Value: "summer", NewKey: true})
 	})
 
 	t.Run("test and set", func(t *testing.T) {
 		// An empty prevValue creates a missing key...
 		r := n.do(http.MethodPost, "/v1/keys/tas", form("value", "new", "prevValue", ""))
-		sameEvent(t, "create with prevValue=", expectEvent(t, r), event{Action: "SET", Key: "/tas", Value: "new", NewKey: true})
+		sameEvent(t, "create with prevValue=", expectEvent(t, r), testnode.Event{Action: "SET", Key: "/tas", Value: "new", NewKey: true})
 		// ...and fails on an existing one.
 		r = n.do(http.MethodPost, "/v1/keys/tas", form("value", "again", "prevValue", ""))
 		if e := expectError(t, r, http.StatusBadRequest, 101); e.Cause != "TestAndSet: new!=" {
@@ -84,8 +86,8 @@ func TestKeys(t *testing.T) {
 		expectEvent(t, n.do(http.MethodDelete, "/v1/keys/ed/only", nil))
 		r := n.do(http.MethodGet, "/v1/keys/ed", nil)
 		expectList(t, r)
-		if string(r.body) != "[]" {
-			t.Fatalf("an emptied directory lists as %s, want []", r.body)
+		if string(r.Body) != "[]" {
+			t.Fatalf("an emptied directory lists as %s, want []", r.Body)
 		}
 		// Reads never change the index.
 		last := n.set("/idx", "x").Index
@@ -113,15 +115,15 @@ func TestKeys(t *testing.T) {
 		set := n.set("/delttl", "v", "ttl", "100")
 		r := n.do(http.MethodDelete, "/v1/keys/delttl", nil)
 		del := expectEvent(t, r)
-		if want := fmt.Sprintf(`{"action":"DELETE","key":"/delttl","prevValue":"v","expiration":"%s","index":%d}`, set.Expiration, del.Index); string(r.body) != want {
-			t.Errorf("DELETE of a key with a TTL (SPEC 3: prevValue, plus expiration):\n got  %s\n want %s", r.body, want)
+		if want := fmt.Sprintf(`{"action":"DELETE","key":"/delttl","prevValue":"v","expiration":"%s","index":%d}`, set.Expiration, del.Index); string(r.Body) != want {
+			t.Errorf("DELETE of a key with a TTL (SPEC 3: prevValue, plus expiration):\n got  %s\n want %s", r.Body, want)
 		}
 
 		// Setting again without ttl makes the key permanent again.
 		first := n.set("/perm", "t", "ttl", "1")
 		oldExpiration, _ := time.Parse(time.RFC3339Nano, first.Expiration)
 		again := n.set("/perm", "t2")
-		sameEvent(t, "set again without ttl", again, event{Action: "SET", Key: "/perm", PrevValue: "t", Value: "t2"})
+		sameEvent(t, "set again without ttl", again, testnode.Event{Action: "SET", Key: "/perm", PrevValue: "t", Value: "t2"})
 		if again.Expiration != "" {
 			t.Fatalf("set without ttl still has expiration %s", again.Expiration)
 		}

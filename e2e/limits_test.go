@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestManyIdleWatchersAndConnections holds 10,000 pending watches and 1,000
@@ -71,7 +73,7 @@ func TestManyIdleWatchersAndConnections(t *testing.T) {
 	closeAll(conns)
 	conns = nil
 	n.waitWatchers(0, 30*time.Second)
-	if got := n.do(http.MethodGet, "/version", nil); got.status != http.StatusOK {
+	if got := n.do(http.MethodGet, "/version", nil); got.Status != http.StatusOK {
 		t.Fatalf("after the clients left: /version %v", got)
 	}
 }
@@ -95,9 +97,7 @@ func closeAll(conns []net.Conn) {
 // residentMB is the node's resident memory, from /proc.
 func residentMB(t *testing.T, n *node) int {
 	t.Helper()
-	n.mu.Lock()
-	pid := n.cmd.Process.Pid
-	n.mu.Unlock()
+	pid := n.process().Pid()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatalf("read the node's memory use: %v", err)
@@ -132,7 +132,7 @@ func TestSlowClientsDoNotStallWrites(t *testing.T) {
 	}
 	n.waitWatchers(50, 10*time.Second)
 	start := time.Now()
-	var last event
+	var last testnode.Event
 	for i := range 200 {
 		last = n.set("/busy", strconv.Itoa(i))
 	}

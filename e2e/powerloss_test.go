@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/etcd-recreation/etcd/internal/powerloss"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // The power-loss tests run nodes under strace, cut the power (SIGKILL, then
@@ -139,7 +141,7 @@ func launchTraced(t *testing.T, straceBin, base, name string, flags ...string) *
 			return n
 		}
 		// As in launchNode: another program may have taken a port.
-		if attempt < 3 && n.hasExited() && strings.Contains(n.log.String(), "address already in use") {
+		if attempt < 3 && errors.Is(err, testnode.ErrPortTaken) {
 			t.Logf("node %s: ports %d/%d were taken meanwhile; retrying with others", name, n.clientPort, n.raftPort)
 			os.RemoveAll(dataDir)
 			continue
@@ -154,10 +156,7 @@ func tracePath(n *node) string {
 
 // tracedPID is the pid of the etcd process strace runs for n.
 func tracedPID(n *node) (int, error) {
-	n.mu.Lock()
-	cmd := n.cmd
-	n.mu.Unlock()
-	return powerloss.TracedPID(cmd.Process.Pid)
+	return powerloss.TracedPID(n.process().Pid())
 }
 
 // cutPower freezes every node's etcd at once (SIGSTOP), waits until strace
@@ -190,12 +189,7 @@ func cutPower(t *testing.T, nodes ...*node) {
 		}
 	}
 	for _, n := range nodes {
-		n.mu.Lock()
-		exited := n.exited
-		n.mu.Unlock()
-		select {
-		case <-exited:
-		case <-time.After(exitTimeout):
+		if n.process().Wait(exitTimeout) != nil {
 			n.fatalf("strace for node %s did not exit within %v of the kill", n.name, exitTimeout)
 		}
 		n.transport.CloseIdleConnections()

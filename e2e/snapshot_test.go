@@ -84,7 +84,7 @@ func TestSnapshotRestart(t *testing.T) {
 	}
 	waitFor(t, time.Until(shortSetAt.Add(4*time.Second)), "/snapttl/short (ttl=2) to expire", func() (bool, string) {
 		r := n.do(http.MethodGet, "/v1/keys/snapttl/short", nil)
-		return r.status == http.StatusNotFound, r.String()
+		return r.Status == http.StatusNotFound, r.String()
 	})
 	got := 0
 	for k, v := range n.tree("/snap") {

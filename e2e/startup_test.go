@@ -20,9 +20,7 @@ func TestSIGHUPDuringStartUp(t *testing.T) {
 		out := n.log.String()
 		return strings.Contains(out, "cannot join through"), out
 	})
-	n.mu.Lock()
-	n.cmd.Process.Signal(syscall.SIGHUP)
-	n.mu.Unlock()
+	n.process().Signal(syscall.SIGHUP)
 	if code := n.waitExit(30 * time.Second); code != 1 || !strings.Contains(n.lastLogLine(), "cannot join the cluster") {
 		t.Fatalf("after a SIGHUP during start-up the node exited with %d (%v): %q; want it to go on until its join fails",
 			code, n.exitError(), n.lastLogLine())

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestWalkthrough follows the README of etcd v0.1 on a fresh node, checking
@@ -16,24 +18,24 @@ func TestWalkthrough(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, "walk")
 	var last uint64 // the index of the last write: every write must pass it
-	advance := func(what string, e event) {
+	advance := func(what string, e testnode.Event) {
 		t.Helper()
 		if e.Index <= last {
 			t.Fatalf("%s: index %d does not follow the previous write's %d", what, e.Index, last)
 		}
 		last = e.Index
 	}
-	exact := func(r *response, format string, args ...any) {
+	exact := func(r *testnode.Response, format string, args ...any) {
 		t.Helper()
-		if want := fmt.Sprintf(format, args...); string(r.body) != want {
-			t.Fatalf("%s %s:\n got  %s\n want %s", r.method, r.path, r.body, want)
+		if want := fmt.Sprintf(format, args...); string(r.Body) != want {
+			t.Fatalf("%s %s:\n got  %s\n want %s", r.Method, r.Path, r.Body, want)
 		}
 	}
 
 	// Set a key.
 	r := n.do(http.MethodPost, "/v1/keys/message", form("value", "Hello world"))
 	e := expectEvent(t, r)
-	sameEvent(t, "set /message", e, event{Action: "SET", Key: "/message", Value: "Hello world", NewKey: true})
+	sameEvent(t, "set /message", e, testnode.Event{Action: "SET", Key: "/message", Value: "Hello world", NewKey: true})
 	advance("set /message", e)
 	exact(r, `{"action":"SET","key":"/message","value":"Hello world","newKey":true,"index":%d}`, e.Index)
 
@@ -45,14 +47,14 @@ func TestWalkthrough(t *testing.T) {
 	// Change it.
 	r = n.do(http.MethodPost, "/v1/keys/message", form("value", "Hello etcd"))
 	e = expectEvent(t, r)
-	sameEvent(t, "change /message", e, event{Action: "SET", Key: "/message", PrevValue: "Hello world", Value: "Hello etcd"})
+	sameEvent(t, "change /message", e, testnode.Event{Action: "SET", Key: "/message", PrevValue: "Hello world", Value: "Hello etcd"})
 	advance("change /message", e)
 	exact(r, `{"action":"SET","key":"/message","prevValue":"Hello world","value":"Hello etcd","index":%d}`, e.Index)
 
 	// Delete it.
 	r = n.do(http.MethodDelete, "/v1/keys/message", nil)
 	e = expectEvent(t, r)
-	sameEvent(t, "delete /message", e, event{Action: "DELETE", Key: "/message", PrevValue: "Hello etcd"})
+	sameEvent(t, "delete /message", e, testnode.Event{Action: "DELETE", Key: "/message", PrevValue: "Hello etcd"})
 	advance("delete /message", e)
 	exact(r, `{"action":"DELETE","key":"/message","prevValue":"Hello etcd","index":%d}`, e.Index)
 	expectError(t, n.do(http.MethodGet, "/v1/keys/message", nil), http.StatusNotFound, 100)
@@ -62,7 +64,7 @@ func TestWalkthrough(t *testing.T) {
 	r = n.do(http.MethodPost, "/v1/keys/foo", form("value", "bar", "ttl", "5"))
 	after := time.Now()
 	e = expectEvent(t, r)
-	sameEvent(t, "set /foo ttl=5", e, event{Action: "SET", Key: "/foo", Value: "bar", NewKey: true})
+	sameEvent(t, "set /foo ttl=5", e, testnode.Event{Action: "SET", Key: "/foo", Value: "bar", NewKey: true})
 	advance("set /foo ttl=5", e)
 	expiration := checkTTL(t, "set /foo ttl=5", e, 5, before, after)
 	exact(r, `{"action":"SET","key":"/foo","value":"bar","newKey":true,"expiration":"%s","ttl":%d,"index":%d}`, e.Expiration, e.TTL, e.Index)
@@ -71,7 +73,7 @@ func TestWalkthrough(t *testing.T) {
 	r = n.do(http.MethodGet, "/v1/keys/foo", nil)
 	e = expectEvent(t, r)
 	if e.Expiration != fooExpiration || e.TTL < 1 || e.TTL > 5 {
-		t.Fatalf("get /foo before expiry: %s; want expiration %s and ttl 1..5", r.body, fooExpiration)
+		t.Fatalf("get /foo before expiry: %s; want expiration %s and ttl 1..5", r.Body, fooExpiration)
 	}
 	exact(r, `{"action":"GET","key":"/foo","value":"bar","expiration":"%s","ttl":%d,"index":%d}`, fooExpiration, e.TTL, last)
 
@@ -79,7 +81,7 @@ func TestWalkthrough(t *testing.T) {
 	deadline := before.Add(8 * time.Second)
 	for {
 		r = n.do(http.MethodGet, "/v1/keys/foo", nil)
-		if r.status == http.StatusNotFound {
+		if r.Status == http.StatusNotFound {
 			gone := time.Now()
 			expectError(t, r, http.StatusNotFound, 100)
 			if gone.Before(expiration.Add(-100 * time.Millisecond)) {
@@ -129,7 +131,7 @@ func TestWalkthrough(t *testing.T) {
 	}
 	r = n.do(http.MethodPost, "/v1/keys/testAndSet", form("prevValue", "one", "value", "two"))
 	e = expectEvent(t, r)
-	sameEvent(t, "test-and-set one->two", e, event{Action: "SET", Key: "/testAndSet", PrevValue: "one", Value: "two"})
+	sameEvent(t, "test-and-set one->two", e, testnode.Event{Action: "SET", Key: "/testAndSet", PrevValue: "one", Value: "two"})
 	advance("test-and-set one->two", e)
 	exact(r, `{"action":"SET","key":"/testAndSet","prevValue":"one","value":"two","index":%d}`, e.Index)
 
@@ -140,8 +142,8 @@ func TestWalkthrough(t *testing.T) {
 	exact(r, `[{"action":"GET","key":"/foo/foo","value":"barbar","index":%d},{"action":"GET","key":"/foo/foo_dir","dir":true,"index":%d}]`, last, last)
 	// The same without the trailing slash, and one level down.
 	r2 := n.do(http.MethodGet, "/v1/keys/foo", nil)
-	if string(r2.body) != string(r.body) {
-		t.Fatalf("GET /v1/keys/foo = %s, GET /v1/keys/foo/ = %s; want the same listing", r2.body, r.body)
+	if string(r2.Body) != string(r.Body) {
+		t.Fatalf("GET /v1/keys/foo = %s, GET /v1/keys/foo/ = %s; want the same listing", r2.Body, r.Body)
 	}
 	r = n.do(http.MethodGet, "/v1/keys/foo/foo_dir", nil)
 	expectList(t, r)
@@ -170,7 +172,7 @@ func TestWalkthrough(t *testing.T) {
 	r = n.do(http.MethodGet, "/v1/keys/_etcd/machines", nil)
 	members := expectList(t, r)
 	if len(members) != 1 {
-		t.Fatalf("GET /v1/keys/_etcd/machines: %d members, want 1: %s", len(members), r.body)
+		t.Fatalf("GET /v1/keys/_etcd/machines: %d members, want 1: %s", len(members), r.Body)
 	}
 	m := members[0]
 	valueRE := regexp.MustCompile(`^raft=` + regexp.QuoteMeta(raftURL) + `&etcd=` + regexp.QuoteMeta(clientURL) + `&raftVersion=(\S+)$`)

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 func TestWatch(t *testing.T) {
@@ -27,14 +29,14 @@ func TestWatch(t *testing.T) {
 	t.Run("outdated history", func(t *testing.T) {
 		t.Parallel()
 		n := startNode(t, "watch-m2", "-m", "2")
-		var writes []event
+		var writes []testnode.Event
 		for i := 1; i <= 5; i++ {
 			writes = append(writes, n.set(fmt.Sprintf("/k%d", i), "v"))
 		}
 		// Index 1 left the two-event history long ago.
 		r := n.do(http.MethodPost, "/v1/watch/k1", form("index", "1"))
-		if r.elapsed > 2*time.Second {
-			t.Fatalf("an outdated watch took %v; it must answer at once", r.elapsed)
+		if r.Elapsed > 2*time.Second {
+			t.Fatalf("an outdated watch took %v; it must answer at once", r.Elapsed)
 		}
 		e := expectError(t, r, http.StatusBadRequest, 401)
 		if e.Cause == "" {
@@ -62,15 +64,15 @@ func watchHistory(t *testing.T, n *node) {
 
 	for _, c := range []struct {
 		index uint64
-		want  event
+		want  testnode.Event
 	}{
 		{a.Index, a},
 		{a.Index + 1, b},
 		{b.Index, b},
 	} {
 		r := n.do(http.MethodPost, "/v1/watch/hist", form("index", fmt.Sprint(c.index)))
-		if r.elapsed > 2*time.Second {
-			t.Fatalf("POST /v1/watch/hist index=%d took %v; history answers at once", c.index, r.elapsed)
+		if r.Elapsed > 2*time.Second {
+			t.Fatalf("POST /v1/watch/hist index=%d took %v; history answers at once", c.index, r.Elapsed)
 		}
 		if got := expectEvent(t, r); got != c.want {
 			t.Fatalf("POST /v1/watch/hist index=%d: %+v, want %+v", c.index, got, c.want)
@@ -198,7 +200,7 @@ func watchExpiry(t *testing.T, n *node) {
 	if exp, _ := time.Parse(time.RFC3339Nano, set.Expiration); receivedAt.Before(exp) || receivedAt.After(exp.Add(time.Second)) {
 		t.Errorf("the expiry of /exp reached its watcher at %v, want within 1 s after its expiration %v (SPEC 3)", receivedAt, exp)
 	}
-	want := event{Action: "DELETE", Key: "/exp", PrevValue: "bar", Expiration: e.Expiration}
+	want := testnode.Event{Action: "DELETE", Key: "/exp", PrevValue: "bar", Expiration: e.Expiration}
 	sameEvent(t, "expiry of /exp", e, want)
 	if !sameInstant(e.Expiration, set.Expiration) {
 		t.Fatalf("expiry of /exp: expiration %s, want the key's %s", e.Expiration, set.Expiration)
@@ -206,8 +208,8 @@ func watchExpiry(t *testing.T, n *node) {
 	if e.Index <= set.Index {
 		t.Fatalf("expiry of /exp at index %d, not after its set at %d", e.Index, set.Index)
 	}
-	if want := fmt.Sprintf(`{"action":"DELETE","key":"/exp","prevValue":"bar","expiration":"%s","index":%d}`, e.Expiration, e.Index); string(r.body) != want {
-		t.Fatalf("expiry event:\n got  %s\n want %s", r.body, want)
+	if want := fmt.Sprintf(`{"action":"DELETE","key":"/exp","prevValue":"bar","expiration":"%s","index":%d}`, e.Expiration, e.Index); string(r.Body) != want {
+		t.Fatalf("expiry event:\n got  %s\n want %s", r.Body, want)
 	}
 	// It is in the history too.
 	if got := expectEvent(t, n.do(http.MethodPost, "/v1/watch/exp", form("index", fmt.Sprint(set.Index+1)))); got != e {

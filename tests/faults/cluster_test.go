@@ -7,18 +7,16 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // Timeouts. Everything waits with a deadline.
@@ -36,71 +34,20 @@ const (
 // so that restarts and catching up go through them too.
 var memberFlags = []string{"-timeout", "1s", "-m", "1000000", "-snapshotCount", "1000"}
 
-// ---------------------------------------------------------------------------
-// Ports
-
-var (
-	portsMu   sync.Mutex
-	portsUsed = map[int]bool{}
-)
-
-// ephemeralLow is the start of the range the kernel picks outgoing ports
-// from. Members are given ports below it, so that a client connection
-// cannot take a killed member's port before the member is restarted on it.
-func ephemeralLow() int {
-	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
-	if err == nil {
-		if f := strings.Fields(string(b)); len(f) == 2 {
-			if low, err := strconv.Atoi(f[0]); err == nil {
-				return low
-			}
-		}
-	}
-	return 32768
-}
-
-// listenFree opens a listener on a free port of 127.0.0.1 that no other
-// member of this process was given.
-func listenFree() (net.Listener, error) {
-	low := ephemeralLow()
-	for range 200 {
-		port := 0
-		if low > 12000 {
-			port = 10000 + rand.IntN(low-10000)
-		}
-		l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			continue
-		}
-		p := l.Addr().(*net.TCPAddr).Port
-		portsMu.Lock()
-		used := portsUsed[p]
-		portsUsed[p] = true
-		portsMu.Unlock()
-		if used {
-			l.Close()
-			continue
-		}
-		return l, nil
-	}
-	return nil, errors.New("no free port found")
-}
-
 // freeAddr returns host:port of a port that was free a moment ago.
 func freeAddr() (string, error) {
-	l, err := listenFree()
+	port, err := testnode.FreePort()
 	if err != nil {
 		return "", err
 	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr, nil
+	return fmt.Sprintf("127.0.0.1:%d", port), nil
 }
 
 // ---------------------------------------------------------------------------
 // Members
 
-// member is one etcd process and the command line it is (re)started with.
+// member is one etcd process, behind its proxy, and the command line it is
+// (re)started with.
 type member struct {
 	idx        int
 	name       string
@@ -111,15 +58,11 @@ type member struct {
 	logPath    string
 	args       []string
 
-	mu      sync.Mutex
-	cmd     *exec.Cmd
-	exited  chan struct{}
-	waitErr error
-	paused  bool
-	killing bool // the harness is killing it: an exit is expected
-	runs    int
+	mu   sync.Mutex
+	proc *testnode.Process // the current or last run
+	runs int
 	// onExit is told of every exit the harness did not cause.
-	onExit func(m *member, err error)
+	onExit func(m *member, p *testnode.Process)
 }
 
 func (m *member) clientURL() string { return "http://" + m.clientAddr }
@@ -127,15 +70,18 @@ func (m *member) clientURL() string { return "http://" + m.clientAddr }
 // raftURL is the advertised raft URL: the proxy's.
 func (m *member) raftURL() string { return "http://" + m.proxy.addr() }
 
+// process is the current or last run, nil before the first.
+func (m *member) process() *testnode.Process {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.proc
+}
+
 func (m *member) start() error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.exited != nil {
-		select {
-		case <-m.exited:
-		default:
-			return fmt.Errorf("%s: start while it is still running", m.name)
-		}
+	if m.proc != nil && m.proc.Running() {
+		return fmt.Errorf("%s: start while it is still running", m.name)
 	}
 	f, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -143,24 +89,17 @@ func (m *member) start() error {
 	}
 	m.runs++
 	fmt.Fprintf(f, "=== %s run %d: etcd %s\n", time.Now().Format(time.RFC3339Nano), m.runs, strings.Join(m.args, " "))
-	cmd := exec.Command(etcdBin, m.args...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if err := cmd.Start(); err != nil {
+	p, err := testnode.Start(testnode.Options{Args: m.args, Log: f})
+	if err != nil {
 		f.Close()
 		return fmt.Errorf("%s: start: %v", m.name, err)
 	}
-	exited := make(chan struct{})
-	m.cmd, m.exited, m.waitErr, m.paused, m.killing = cmd, exited, nil, false, false
+	m.proc = p
 	go func() {
-		err := cmd.Wait()
+		<-p.Exited()
 		f.Close()
-		m.mu.Lock()
-		m.waitErr = err
-		expected, onExit := m.killing, m.onExit
-		m.mu.Unlock()
-		close(exited)
-		if !expected && onExit != nil {
-			onExit(m, err)
+		if !p.Killed() && m.onExit != nil {
+			m.onExit(m, p)
 		}
 	}()
 	return nil
@@ -168,97 +107,45 @@ func (m *member) start() error {
 
 // running reports whether the process is up (paused or not).
 func (m *member) running() bool {
-	m.mu.Lock()
-	exited := m.exited
-	m.mu.Unlock()
-	if exited == nil {
-		return false
-	}
-	select {
-	case <-exited:
-		return false
-	default:
-		return true
-	}
+	p := m.process()
+	return p != nil && p.Running()
 }
 
 // serving reports whether the process is up and not paused.
 func (m *member) serving() bool {
-	m.mu.Lock()
-	paused := m.paused
-	m.mu.Unlock()
-	return !paused && m.running()
-}
-
-func (m *member) exitErr() error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.waitErr
+	p := m.process()
+	return p != nil && p.Running() && !p.Paused()
 }
 
 func (m *member) isPaused() bool {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.paused
-}
-
-func (m *member) signal(sig syscall.Signal) error {
-	m.mu.Lock()
-	cmd := m.cmd
-	m.mu.Unlock()
-	if cmd == nil {
-		return fmt.Errorf("%s was never started", m.name)
-	}
-	if err := cmd.Process.Signal(sig); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("%s: %v: %v", m.name, sig, err)
-	}
-	return nil
+	p := m.process()
+	return p != nil && p.Paused()
 }
 
 // kill sends SIGKILL (after SIGCONT if paused) and waits for the exit.
 func (m *member) kill() error {
-	if !m.running() {
+	p := m.process()
+	if p == nil {
 		return nil
 	}
-	m.mu.Lock()
-	m.killing = true
-	m.mu.Unlock()
-	m.signal(syscall.SIGCONT)
-	if err := m.signal(syscall.SIGKILL); err != nil {
-		return err
+	if err := p.Kill(exitTimeout); err != nil {
+		return fmt.Errorf("%s: %v", m.name, err)
 	}
-	m.mu.Lock()
-	exited := m.exited
-	m.mu.Unlock()
-	select {
-	case <-exited:
-	case <-time.After(exitTimeout):
-		return fmt.Errorf("%s did not exit within %v of SIGKILL", m.name, exitTimeout)
-	}
-	m.mu.Lock()
-	m.paused = false
-	m.mu.Unlock()
 	return nil
 }
 
 func (m *member) pause() error {
-	if err := m.signal(syscall.SIGSTOP); err != nil {
-		return err
+	if p := m.process(); p != nil {
+		return p.Pause()
 	}
-	m.mu.Lock()
-	m.paused = true
-	m.mu.Unlock()
-	return nil
+	return fmt.Errorf("%s was never started", m.name)
 }
 
 func (m *member) resume() error {
-	if err := m.signal(syscall.SIGCONT); err != nil {
-		return err
+	if p := m.process(); p != nil {
+		return p.Resume()
 	}
-	m.mu.Lock()
-	m.paused = false
-	m.mu.Unlock()
-	return nil
+	return fmt.Errorf("%s was never started", m.name)
 }
 
 // logTail is the end of the member's log, for error messages.
@@ -282,6 +169,7 @@ type cluster struct {
 	dir     string
 	members []*member
 	ctl     *http.Client // the harness's own requests: short timeouts
+	slow    *http.Client // the harness's reads that set their own, longer, deadline
 	ctlTr   *http.Transport
 	tl      *timeline
 	// onKill is called after a member was killed: clients drop their
@@ -297,11 +185,11 @@ type cluster struct {
 }
 
 // exited records a member's exit that the harness did not cause.
-func (c *cluster) exited(m *member, err error) {
-	tail := m.logTail(20)
-	if strings.Contains(tail, "address already in use") {
+func (c *cluster) exited(m *member, p *testnode.Process) {
+	if p.PortTaken() {
 		return // another program held a port: waitReady starts it again
 	}
+	err, tail := p.Err(), m.logTail(20)
 	c.tl.add("CRASH: %s exited by itself (%v)", m.name, err)
 	c.mu.Lock()
 	c.crashes = append(c.crashes, fmt.Sprintf("%s exited by itself (%v); its log ends:\n%s", m.name, err, tail))
@@ -374,22 +262,14 @@ func (c *cluster) checkCaughtUp(m *member, before uint64, timeout time.Duration)
 // join it through its proxy. Each serves before the next starts.
 func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 	t.Helper()
-	buildDaemon(t)
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-		MaxIdleConnsPerHost: 8,
-		DisableCompression:  true,
-	}
+	tr := testnode.NewTransport()
 	c := &cluster{
 		t:     t,
 		dir:   t.TempDir(),
 		ctlTr: tr,
-		ctl: &http.Client{
-			Transport:     tr,
-			Timeout:       2 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		tl: tl,
+		ctl:   testnode.NewClient(tr, 2*time.Second),
+		slow:  testnode.NewClient(tr, 0),
+		tl:    tl,
 	}
 	t.Cleanup(c.shutdown)
 	for i := range n {
@@ -402,7 +282,7 @@ func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 		if err != nil {
 			t.Fatal(err)
 		}
-		pl, err := listenFree()
+		pl, err := testnode.Listen()
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -468,34 +348,27 @@ func (c *cluster) acked() uint64 {
 	return c.ackedIndex()
 }
 
-// waitReady polls GET /version until it answers 200: a member answers 500
-// while it starts and catches up.
+// waitReady waits until m serves clients. A member that exited because
+// another program held one of its ports a moment is started again.
 func (c *cluster) waitReady(m *member, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
-	var last string
 	for {
-		if !m.running() {
-			tail := m.logTail(5)
-			if strings.Contains(tail, "address already in use") && time.Now().Before(deadline) {
-				// Another program held one of its ports a moment: start again.
-				c.tl.add("%s: a port was in use; starting it again", m.name)
-				time.Sleep(250 * time.Millisecond)
-				if err := m.start(); err != nil {
-					return err
-				}
-				continue
+		err := m.process().WaitReady(c.ctl, m.clientURL(), time.Until(deadline))
+		if errors.Is(err, testnode.ErrPortTaken) && time.Now().Before(deadline) {
+			c.tl.add("%s: a port was in use; starting it again", m.name)
+			time.Sleep(250 * time.Millisecond)
+			if err := m.start(); err != nil {
+				return err
 			}
-			return fmt.Errorf("%s exited before serving (%v); log ends:\n%s", m.name, m.exitErr(), tail)
+			continue
 		}
-		status, body, err := c.get(m, "/version")
-		if err == nil && status == http.StatusOK {
-			return nil
+		if err != nil && !m.running() {
+			return fmt.Errorf("%s: %v; log ends:\n%s", m.name, err, m.logTail(5))
 		}
-		last = fmt.Sprintf("%d %s %v", status, body, err)
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: GET /version not 200 within %v (last: %s)", m.name, timeout, last)
+		if err != nil {
+			return fmt.Errorf("%s: %v", m.name, err)
 		}
-		time.Sleep(pollInterval)
+		return nil
 	}
 }
 
@@ -654,49 +527,24 @@ func (c *cluster) randomMember(rng *rand.Rand) *member {
 // ---------------------------------------------------------------------------
 // Reading the state of every member, at the end
 
-// event is a response object of the v1 API.
-type event struct {
-	Action     string `json:"action"`
-	Key        string `json:"key"`
-	Dir        bool   `json:"dir,omitempty"`
-	PrevValue  string `json:"prevValue,omitempty"`
-	Value      string `json:"value,omitempty"`
-	NewKey     bool   `json:"newKey,omitempty"`
-	Expiration string `json:"expiration,omitempty"`
-	TTL        int64  `json:"ttl,omitempty"`
-	Index      uint64 `json:"index"`
-}
-
-// etcdError is the error body of the v1 API.
-type etcdError struct {
-	ErrorCode int    `json:"errorCode"`
-	Message   string `json:"message"`
-	Cause     string `json:"cause,omitempty"`
-}
-
 // list is GET /v1/keys/DIR/ on m (not consistent: m's own state).
-func (c *cluster) list(m *member, dir string) ([]event, error) {
+func (c *cluster) list(m *member, dir string) ([]testnode.Event, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, m.clientURL()+"/v1/keys"+strings.TrimSuffix(dir, "/")+"/", nil)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := c.ctlTr.RoundTrip(req)
+	r, err := testnode.Send(c.slow, req)
 	if err != nil {
 		return nil, err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
+	if r.Status != http.StatusOK {
+		return nil, fmt.Errorf("%s: GET %s: %d %s", m.name, dir, r.Status, r.Body)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("%s: GET %s: %d %s", m.name, dir, resp.StatusCode, b)
-	}
-	var list []event
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("%s: GET %s: %v: %s", m.name, dir, err, b)
+	var list []testnode.Event
+	if err := json.Unmarshal(r.Body, &list); err != nil {
+		return nil, fmt.Errorf("%s: GET %s: %v: %s", m.name, dir, err, r.Body)
 	}
 	return list, nil
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // Shape of the workload.
@@ -350,7 +351,7 @@ func TestFaults(t *testing.T) {
 
 	// The members' record of the registers' writes.
 	live := c.live()
-	recs := make([][]event, len(live))
+	recs := make([][]testnode.Event, len(live))
 	recErrs := make([]error, len(live))
 	var scan sync.WaitGroup
 	for i, m := range live {
@@ -358,7 +359,7 @@ func TestFaults(t *testing.T) {
 		go func() { defer scan.Done(); recs[i], recErrs[i] = c.scanHistory(m) }()
 	}
 	scan.Wait()
-	var record []event
+	var record []testnode.Event
 	recordOK := true
 	for _, err := range recErrs {
 		if err != nil {
@@ -561,7 +562,7 @@ func watchAt(c *cluster, m *member, a durableAck) string {
 		return fmt.Sprintf("%s: watch %s index=%d: %v (the write is not in its history)", m.name, a.Key, a.Index, err)
 	}
 	defer resp.Body.Close()
-	var e event
+	var e testnode.Event
 	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 200 {
 		return fmt.Sprintf("%s: watch %s index=%d: status %d, %v", m.name, a.Key, a.Index, resp.StatusCode, err)
 	}
@@ -604,7 +605,7 @@ type linResult struct {
 // checkLinearizable checks the history with porcupine, after resolving
 // unknown outcomes with the members' record when there is a good one. A
 // violation fails the test and is saved as a visualization.
-func checkLinearizable(t *testing.T, cfg config, tl *timeline, ev *evidence, raw []porcupine.Operation, record []event, recordOK bool) linResult {
+func checkLinearizable(t *testing.T, cfg config, tl *timeline, ev *evidence, raw []porcupine.Operation, record []testnode.Event, recordOK bool) linResult {
 	t.Helper()
 	var lr linResult
 	history := raw

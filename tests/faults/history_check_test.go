@@ -6,14 +6,15 @@ import (
 	"testing"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // These check the use of the members' record of the writes (their watch
 // history): what it must agree with, and how it settles unknown outcomes.
 
 // written is the record's event for a write of value to key over prev.
-func written(index uint64, key, prev, value string) event {
-	return event{Action: "SET", Key: key, PrevValue: prev, Value: value, NewKey: prev == "", Index: index}
+func written(index uint64, key, prev, value string) testnode.Event {
+	return testnode.Event{Action: "SET", Key: key, PrevValue: prev, Value: value, NewKey: prev == "", Index: index}
 }
 
 // acked is an operation with a definite answer, at index when it wrote.
@@ -27,7 +28,7 @@ func pending(in regInput) *record {
 }
 
 func TestCheckRecord(t *testing.T) {
-	goodRecord := []event{
+	goodRecord := []testnode.Event{
 		written(5, "/lin/k0", "", "a"),
 		written(6, "/lin/k0", "a", "b"),
 		written(7, "/lin/k1", "", "c"),
@@ -48,25 +49,27 @@ func TestCheckRecord(t *testing.T) {
 		t.Fatalf("a record that fits what the clients saw was rejected: %q", bad)
 	}
 
-	with := func(base []event, extra ...event) []event { return append(append([]event(nil), base...), extra...) }
-	replaced := func(i int, e event) []event {
+	with := func(base []testnode.Event, extra ...testnode.Event) []testnode.Event {
+		return append(append([]testnode.Event(nil), base...), extra...)
+	}
+	replaced := func(i int, e testnode.Event) []testnode.Event {
 		rec := with(goodRecord)
 		rec[i] = e
 		return rec
 	}
 	cases := []struct {
 		name   string
-		rec    []event
+		rec    []testnode.Event
 		ops    []*record
 		unsent []regInput
 		want   string // a piece of the complaint
 	}{
-		{name: "a delete", rec: with(goodRecord, event{Action: "DELETE", Key: "/lin/k0", PrevValue: "d", Index: 9}), want: "unexpected event"},
-		{name: "a directory", rec: with(goodRecord, event{Action: "SET", Key: "/lin/k3", Dir: true, Index: 9}), want: "unexpected event"},
+		{name: "a delete", rec: with(goodRecord, testnode.Event{Action: "DELETE", Key: "/lin/k0", PrevValue: "d", Index: 9}), want: "unexpected event"},
+		{name: "a directory", rec: with(goodRecord, testnode.Event{Action: "SET", Key: "/lin/k3", Dir: true, Index: 9}), want: "unexpected event"},
 		{name: "an empty value", rec: with(goodRecord, written(9, "/lin/k3", "", "")), want: "unexpected event"},
 		{name: "a broken chain", rec: replaced(1, written(6, "/lin/k0", "x", "b")), want: "does not follow"},
 		{name: "a second new key", rec: replaced(3, written(8, "/lin/k0", "", "d")), want: "does not follow"},
-		{name: "an overwrite that claims a new key", rec: replaced(3, event{Action: "SET", Key: "/lin/k0", PrevValue: "b", Value: "d", NewKey: true, Index: 8}), want: "does not follow"},
+		{name: "an overwrite that claims a new key", rec: replaced(3, testnode.Event{Action: "SET", Key: "/lin/k0", PrevValue: "b", Value: "d", NewKey: true, Index: 8}), want: "does not follow"},
 		{name: "a value written twice", rec: with(goodRecord, written(9, "/lin/k2", "", "a")), want: "written twice"},
 		{name: "an acknowledged set missing", ops: []*record{acked(set("/lin/k1", "g"), got("c"), 9)}, want: "not in the history"},
 		{name: "an acknowledged cas missing", ops: []*record{acked(cas("/lin/k1", "c", "h"), casOK(), 9)}, want: "not in the history"},
@@ -95,7 +98,7 @@ func TestCheckRecord(t *testing.T) {
 }
 
 func TestResolve(t *testing.T) {
-	rec := []event{
+	rec := []testnode.Event{
 		written(5, "/lin/k0", "", "a"),
 		written(6, "/lin/k0", "a", "b"),
 		written(7, "/lin/k0", "b", "c"),
@@ -153,7 +156,7 @@ func TestResolve(t *testing.T) {
 // TestResolveKeepsViolationsVisible: resolving only narrows what the
 // checker may assume, so a violation of the raw history stays one.
 func TestResolveKeepsViolationsVisible(t *testing.T) {
-	rec := []event{written(5, "/lin/k0", "", "a")}
+	rec := []testnode.Event{written(5, "/lin/k0", "", "a")}
 	raw := []porcupine.Operation{
 		op(0, 0, 100, set("/lin/k0", "a"), unsure()),
 		op(1, 10, 11, rd("/lin/k0"), got("a")),

@@ -3,7 +3,6 @@ package faults
 import (
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // Every client write carries a value never written before, so the
@@ -53,8 +53,8 @@ func (w *workload) writeEnd() error {
 }
 
 // scanHistory reads m's watch history of /lin, oldest first, up to endKey.
-func (c *cluster) scanHistory(m *member) ([]event, error) {
-	var out []event
+func (c *cluster) scanHistory(m *member) ([]testnode.Event, error) {
+	var out []testnode.Event
 	next := uint64(1)
 	for {
 		e, err := c.watchOnce(m, "/lin", next)
@@ -74,8 +74,8 @@ func (c *cluster) scanHistory(m *member) ([]event, error) {
 
 // watchOnce is POST /v1/watch/PREFIX index=I, which answers at once when the
 // history holds an event at or after I.
-func (c *cluster) watchOnce(m *member, prefix string, index uint64) (event, error) {
-	var e event
+func (c *cluster) watchOnce(m *member, prefix string, index uint64) (testnode.Event, error) {
+	var e testnode.Event
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, m.clientURL()+"/v1/watch"+prefix,
@@ -84,20 +84,15 @@ func (c *cluster) watchOnce(m *member, prefix string, index uint64) (event, erro
 		return e, err
 	}
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	resp, err := c.ctlTr.RoundTrip(req)
+	r, err := testnode.Send(c.slow, req)
 	if err != nil {
 		return e, fmt.Errorf("%s: watch %s index=%d: %v", m.name, prefix, index, err)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return e, err
+	if r.Status != http.StatusOK {
+		return e, fmt.Errorf("%s: watch %s index=%d: %d %s", m.name, prefix, index, r.Status, r.Body)
 	}
-	if resp.StatusCode != http.StatusOK {
-		return e, fmt.Errorf("%s: watch %s index=%d: %d %s", m.name, prefix, index, resp.StatusCode, b)
-	}
-	if err := decodeStrict(b, &e); err != nil {
-		return e, fmt.Errorf("%s: watch %s index=%d: %v: %s", m.name, prefix, index, err, b)
+	if err := testnode.DecodeStrict(r.Body, &e); err != nil {
+		return e, fmt.Errorf("%s: watch %s index=%d: %v: %s", m.name, prefix, index, err, r.Body)
 	}
 	return e, nil
 }
@@ -106,7 +101,7 @@ func (c *cluster) watchOnce(m *member, prefix string, index uint64) (event, erro
 // against what the clients were told: every acknowledged write is in it as
 // acknowledged, and no write the clients were told failed or was never
 // proposed is. It returns what is wrong.
-func checkRecord(rec []event, w *workload) []string {
+func checkRecord(rec []testnode.Event, w *workload) []string {
 	var bad []string
 	add := func(format string, args ...any) {
 		if len(bad) < 20 {
@@ -114,7 +109,7 @@ func checkRecord(rec []event, w *workload) []string {
 		}
 	}
 	last := map[string]string{}
-	byValue := map[string]event{}
+	byValue := map[string]testnode.Event{}
 	for _, e := range rec {
 		if e.Action != "SET" || e.Dir || e.Value == "" {
 			add("unexpected event %+v", e)
@@ -163,8 +158,8 @@ type resolution struct {
 }
 
 // resolve returns the history with unknown outcomes resolved by the record.
-func resolve(history []porcupine.Operation, rec []event) ([]porcupine.Operation, resolution) {
-	byValue := map[string]event{}
+func resolve(history []porcupine.Operation, rec []testnode.Event) ([]porcupine.Operation, resolution) {
+	byValue := map[string]testnode.Event{}
 	for _, e := range rec {
 		byValue[e.Value] = e
 	}
@@ -199,7 +194,7 @@ func resolve(history []porcupine.Operation, rec []event) ([]porcupine.Operation,
 }
 
 // sameRecords compares the members' records; "" when they are identical.
-func sameRecords(members []*member, recs [][]event) string {
+func sameRecords(members []*member, recs [][]testnode.Event) string {
 	for i := 1; i < len(recs); i++ {
 		if !reflect.DeepEqual(recs[0], recs[i]) {
 			n := min(len(recs[0]), len(recs[i]))

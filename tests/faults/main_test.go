@@ -11,40 +11,9 @@
 package faults
 
 import (
-	"fmt"
-	"os"
-	"sync"
 	"testing"
 
-	"github.com/etcd-recreation/etcd/internal/testbin"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
-var (
-	binDir    string // where TestMain lets the daemon be built
-	buildOnce sync.Once
-	etcdBin   string // the daemon under test, once built
-	buildErr  error
-)
-
-func TestMain(m *testing.M) { os.Exit(runTests(m)) }
-
-func runTests(m *testing.M) int {
-	var err error
-	if binDir, err = os.MkdirTemp("", "etcd-faults-bin-"); err != nil {
-		fmt.Fprintf(os.Stderr, "faults: %v\n", err)
-		return 1
-	}
-	defer os.RemoveAll(binDir)
-	return m.Run()
-}
-
-// buildDaemon builds the daemon the first time a test needs it: the tests
-// of the harness's own checks run without it, and so do not wait for the
-// build or depend on the daemon compiling.
-func buildDaemon(t *testing.T) {
-	t.Helper()
-	buildOnce.Do(func() { etcdBin, buildErr = testbin.Build(binDir) })
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-}
+func TestMain(m *testing.M) { testnode.Main(m) }

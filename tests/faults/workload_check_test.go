@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // These check how the clients read the cluster's answers. Misreading one
@@ -22,17 +24,14 @@ import (
 // members have no process and no proxy.
 func fakeCluster(t *testing.T, handlers ...http.Handler) *cluster {
 	t.Helper()
-	tr := &http.Transport{}
+	tr := testnode.NewTransport()
 	t.Cleanup(tr.CloseIdleConnections)
 	c := &cluster{
 		t:     t,
 		ctlTr: tr,
-		ctl: &http.Client{
-			Transport:     tr,
-			Timeout:       2 * time.Second,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
-		tl: &timeline{t: t, start: time.Now()},
+		ctl:   testnode.NewClient(tr, 2*time.Second),
+		slow:  testnode.NewClient(tr, 0),
+		tl:    &timeline{t: t, start: time.Now()},
 	}
 	for i, h := range handlers {
 		srv := httptest.NewServer(h)

@@ -2,7 +2,6 @@ package faults
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +15,7 @@ import (
 	"time"
 
 	"github.com/anishathalye/porcupine"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // opTimeout bounds one client operation, redirects included.
@@ -77,19 +77,12 @@ func (w *workload) maxAcked() uint64 {
 }
 
 func newWorkload(c *cluster, keys int) *workload {
-	tr := &http.Transport{
-		DialContext:         (&net.Dialer{Timeout: time.Second}).DialContext,
-		MaxIdleConnsPerHost: 32,
-		DisableCompression:  true,
-	}
+	tr := testnode.NewTransport()
 	w := &workload{
-		c:    c,
-		base: time.Now(),
-		tr:   tr,
-		http: &http.Client{
-			Transport:     tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-		},
+		c:      c,
+		base:   time.Now(),
+		tr:     tr,
+		http:   testnode.NewClient(tr, 0),
 		counts: map[string]int{},
 	}
 	for i := range keys {
@@ -190,21 +183,8 @@ func isDialError(err error) bool {
 // refusedBeforeProposing tells the answers (error 300) of a member that
 // proposed nothing: it had no leader to send the client to, or had not
 // caught up yet.
-func refusedBeforeProposing(e etcdError) bool {
+func refusedBeforeProposing(e testnode.Error) bool {
 	return e.ErrorCode == 300 && (e.Cause == "no leader is known" || strings.HasPrefix(e.Cause, "the node is starting"))
-}
-
-// decodeStrict decodes a JSON body into v, rejecting unknown members.
-func decodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(b)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("trailing data")
-	}
-	return nil
 }
 
 // execute runs one operation against m and says what came of it.
@@ -249,8 +229,8 @@ func classify(in regInput, a answer) (regOutput, outcome, opMeta, string) {
 	}
 	meta.Answer = fmt.Sprint(a.status)
 	if a.status == http.StatusOK {
-		var ev event
-		if err := decodeStrict(a.body, &ev); err != nil {
+		var ev testnode.Event
+		if err := testnode.DecodeStrict(a.body, &ev); err != nil {
 			return inconclusive(fmt.Sprintf("%s on %s: 200 with a body that is no event: %v: %s", op, a.member.name, err, a.body))
 		}
 		meta.Index = ev.Index
@@ -266,8 +246,8 @@ func classify(in regInput, a answer) (regOutput, outcome, opMeta, string) {
 			return regOutput{OK: true}, done, meta, ""
 		}
 	}
-	var ee etcdError
-	if decodeStrict(a.body, &ee) != nil || ee.ErrorCode == 0 {
+	var ee testnode.Error
+	if testnode.DecodeStrict(a.body, &ee) != nil || ee.ErrorCode == 0 {
 		return inconclusive(fmt.Sprintf("%s on %s: %d with a body that is no error: %s", op, a.member.name, a.status, a.body))
 	}
 	meta.Answer = fmt.Sprintf("%d/%d %s", a.status, ee.ErrorCode, ee.Cause)
@@ -295,7 +275,7 @@ func notSentOr(in regInput, o outcome) outcome {
 }
 
 // checkEvent checks a 200 answer against the request; "" when it fits.
-func checkEvent(in regInput, ev event) string {
+func checkEvent(in regInput, ev testnode.Event) string {
 	switch {
 	case ev.Key != in.Key:
 		return "the answer is about another key"
