@@ -1,6 +1,7 @@
 package main
 
 import (
+	"math"
 	"sync"
 	"time"
 )
@@ -136,4 +137,16 @@ func (g *peerGate) releaseLocked(logStart uint64) {
 	g.logStart = logStart
 	g.snapshotting = false
 	g.cond.Broadcast()
+}
+
+// leastHeld is the least any of peers holds; a peer never seen holds
+// nothing.
+func (g *peerGate) leastHeld(peers []string) uint64 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	least := uint64(math.MaxUint64)
+	for _, p := range peers {
+		least = min(least, g.held[p])
+	}
+	return least
 }

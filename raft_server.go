@@ -557,6 +557,9 @@ func (s *raftServer) snapshotIfDue() {
 	var peers []string
 	if s.isLeader() {
 		peers = s.members.others(s.cfg.Name)
+		if s.deferSnapshot(peers, commit) {
+			return
+		}
 	}
 	release, ok := s.gate.hold(peers, raftdisk.LogStart(s.raft), time.Second)
 	if !ok {
@@ -575,6 +578,21 @@ func (s *raftServer) snapshotIfDue() {
 	}
 	s.snapshotAt = commit
 	log.Printf("raft: snapshot taken at index %d", commit)
+}
+
+// keptAfterSnapshot is how many entries before its index goraft keeps
+// when it compacts the log (its NumberOfLogEntriesAfterSnapshot).
+const keptAfterSnapshot = 200
+
+// deferSnapshot reports whether a leader should put its snapshot off: the
+// compaction would drop entries a member still needs, which would then
+// need a snapshot of its own, and a member slower to install one than the
+// leader is to take the next never catches up. The log still stays within
+// maxDeferredSnapshots times -snapshotCount, for a member that is down.
+func (s *raftServer) deferSnapshot(peers []string, commit uint64) bool {
+	const maxDeferredSnapshots = 4
+	behind := commit - min(commit, s.gate.leastHeld(peers))
+	return behind > keptAfterSnapshot && commit-s.snapshotAt < maxDeferredSnapshots*s.cfg.SnapshotCount
 }
 
 // runExpiry is the leader's TTL clock: it proposes an expire command for

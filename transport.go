@@ -59,7 +59,7 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 	return &transporter{
 		client:            &http.Client{Transport: peers},
 		rpcTimeout:        2 * electionTimeout,
-		snapTimeout:       10 * time.Second,
+		snapTimeout:       time.Minute,
 		batchBytes:        s.cfg.appendBatchBytes(),
 		stats:             s.stats,
 		gate:              s.gate,
