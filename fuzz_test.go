@@ -109,9 +109,11 @@ func FuzzClientAPI(f *testing.F) {
 func checkClientAnswer(method, path string, status int, header http.Header, body []byte) string {
 	contentType := header.Get("Content-Type")
 	switch {
-	case status == http.StatusRequestHeaderFieldsTooLarge:
-		// Known open item (issue 11): net/http refuses an oversized request
-		// in plain text before any handler sees it.
+	case status == http.StatusRequestHeaderFieldsTooLarge,
+		status == http.StatusBadRequest && string(body) == "400 Bad Request":
+		// Known open item (issue 11): net/http refuses an oversized or
+		// malformed request (a space in the request line) in plain text
+		// before any handler sees it.
 		return ""
 	case status == http.StatusNotFound && contentType == "text/plain; charset=utf-8" &&
 		(string(body) == "404 page not found\n" || method == http.MethodHead && len(body) == 0):
