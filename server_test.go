@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -21,6 +20,7 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // These tests run the real node in-process (store, goraft, both HTTP
@@ -33,14 +33,15 @@ type testNode struct {
 	url  string
 }
 
+// freePort is a port below the kernel's ephemeral range, so that no
+// outgoing connection takes it before the node binds it.
 func freePort(t testing.TB) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testnode.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return strconv.Itoa(l.Addr().(*net.TCPAddr).Port)
+	return strconv.Itoa(port)
 }
 
 func startTestNode(t testing.TB, extra ...string) *testNode {
