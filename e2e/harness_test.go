@@ -110,10 +110,20 @@ func startNode(t *testing.T, name string, flags ...string) *node {
 // ports of its own, and waits until it serves clients.
 func launchNode(t *testing.T, base, name string, flags ...string) *node {
 	t.Helper()
+	return launchNodeWith(t, base, name, nil, flags...)
+}
+
+// launchNodeWith is launchNode with setup run on each attempt's node
+// before it starts (to wrap the binary, for one).
+func launchNodeWith(t *testing.T, base, name string, setup func(*node), flags ...string) *node {
+	t.Helper()
 	// The data directory does not exist yet: the node creates it.
 	dataDir := filepath.Join(base, name+".etcd")
 	for attempt := 1; ; attempt++ {
 		n := newNode(t, name, freePort(t), freePort(t), dataDir, base, flags...)
+		if setup != nil {
+			setup(n)
+		}
 		n.start()
 		err := n.waitReady(readyTimeout)
 		if err == nil {
@@ -126,7 +136,7 @@ func launchNode(t *testing.T, base, name string, flags ...string) *node {
 			os.RemoveAll(dataDir)
 			continue
 		}
-		n.fatalf("node %s did not become ready: %v", name, err)
+		n.fatalf("node %s (%s) did not become ready: %v", name, strings.Join(n.wrapper, " "), err)
 	}
 }
 

@@ -1,9 +1,7 @@
 package e2e
 
 import (
-	"errors"
 	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -11,7 +9,6 @@ import (
 	"time"
 
 	"github.com/etcd-recreation/etcd/internal/powerloss"
-	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // The power-loss tests run nodes under strace, cut the power (SIGKILL, then
@@ -123,9 +120,7 @@ func requireStrace(t *testing.T) string {
 // serves clients.
 func launchTraced(t *testing.T, straceBin, base, name string, flags ...string) *node {
 	t.Helper()
-	dataDir := filepath.Join(base, name+".etcd")
-	for attempt := 1; ; attempt++ {
-		n := newNode(t, name, freePort(t), freePort(t), dataDir, base, flags...)
+	return launchNodeWith(t, base, name, func(n *node) {
 		n.wrapper = append([]string{straceBin}, powerloss.StraceArgs(tracePath(n))...)
 		// Killing strace would leave etcd running, detached: kill etcd.
 		t.Cleanup(func() {
@@ -135,19 +130,7 @@ func launchTraced(t *testing.T, straceBin, base, name string, flags ...string) *
 				}
 			}
 		})
-		n.start()
-		err := n.waitReady(readyTimeout)
-		if err == nil {
-			return n
-		}
-		// As in launchNode: another program may have taken a port.
-		if attempt < 3 && errors.Is(err, testnode.ErrPortTaken) {
-			t.Logf("node %s: ports %d/%d were taken meanwhile; retrying with others", name, n.clientPort, n.raftPort)
-			os.RemoveAll(dataDir)
-			continue
-		}
-		n.fatalf("node %s did not become ready under strace: %v", name, err)
-	}
+	}, flags...)
 }
 
 func tracePath(n *node) string {
