@@ -98,7 +98,7 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile to this file until the process stops")
 	fs.Int64Var(&c.MaxBodyBytes, "maxbody", 1<<20, "largest request body accepted, in bytes")
 	fs.IntVar(&c.MaxKeyBytes, "maxkey", 4096, "longest key accepted, in bytes")
-	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", 10*time.Millisecond, "raft heartbeat interval: replication to followers happens on this tick")
+	fs.DurationVar(&c.HeartbeatInterval, "heartbeat", 50*time.Millisecond, "raft heartbeat interval: how often an idle leader tells its followers it is alive (writes replicate at once)")
 	fs.DurationVar(&c.ElectionTimeout, "election", 150*time.Millisecond, "raft election timeout: a follower that hears no leader for this long (up to twice as long) campaigns")
 	fs.DurationVar(&c.CommandTimeout, "timeout", 5*time.Second, "how long a write may wait for raft before it fails")
 	fs.StringVar(&c.ClientTLS.CertFile, "clientCert", "", "client API certificate file")

@@ -89,6 +89,9 @@ func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxSmallPeerBody, req) {
 		return
 	}
+	// A leader steps down for a higher term only once its held heartbeats
+	// let go.
+	s.news.sawTerm(req.Term)
 	resp := s.raft.RequestVote(req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
@@ -127,6 +130,7 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 		defer s.memberChange.RUnlock()
 	}
 	seen := s.leaderChangesSeen()
+	s.news.sawTerm(req.Term)
 	resp := s.disk.Append(s.raft, req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)

@@ -44,6 +44,9 @@ type raftServer struct {
 	memberChange sync.RWMutex
 	gate         *peerGate
 	contacts     *peerContacts
+	news         *leaderNews
+	leadership   *leadership
+	syncedAhead  atomic.Uint64 // the last index syncAhead was asked for
 	proposals    chan struct{} // a slot per proposal waiting for goraft
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
@@ -98,6 +101,8 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
 		gate:          newPeerGate(),
 		contacts:      newPeerContacts(),
+		news:          &leaderNews{},
+		leadership:    &leadership{},
 		proposals:     make(chan struct{}, maxProposals),
 		failed:        make(chan error, 1),
 		stop:          make(chan struct{}),
@@ -114,7 +119,9 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		return nil, fmt.Errorf("create raft server: %w", err)
 	}
 	s.raft = srv
-	srv.SetHeartbeatInterval(cfg.HeartbeatInterval)
+	// The transporter holds heartbeats until there is news, or until
+	// cfg.HeartbeatInterval passes (replication.go).
+	srv.SetHeartbeatInterval(replicationTick)
 	srv.SetElectionTimeout(cfg.ElectionTimeout)
 	if err := disk.LoadSnapshot(srv); err != nil {
 		return nil, err
@@ -131,6 +138,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		}
 		s.leaderChanged(e.Value().(string))
 	})
+	srv.AddEventListener(raft.StateChangeEventType, func(e raft.Event) {
+		s.leadership.stateChanged(e.Value().(string))
+		s.news.announce()
+	})
+	srv.AddEventListener(raft.CommitEventType, func(raft.Event) { s.news.announce() })
 	srv.AddEventListener(raft.TermChangeEventType, func(e raft.Event) {
 		// Runs before goraft answers the message that carried the term; the
 		// peer handlers check that the term was recorded before answering.
@@ -180,6 +192,9 @@ func (s *raftServer) bootstrap() error {
 	return s.waitCaughtUp(last)
 }
 
+// catchUpPoll is how often a starting node checks whether it has caught up.
+const catchUpPoll = 20 * time.Millisecond
+
 // waitCaughtUp returns once this node knows a leader and has applied
 // everything the leader had committed when asked. A leader has caught up
 // when it has committed the no-op every new leader appends after the log's
@@ -212,7 +227,7 @@ func (s *raftServer) waitCaughtUp(last uint64) error {
 		select {
 		case <-s.stop:
 			return errors.New("stopped while catching up")
-		case <-time.After(s.cfg.HeartbeatInterval):
+		case <-time.After(catchUpPoll):
 		}
 	}
 	log.Printf("raft: %q caught up at index %d (store index %d)", s.cfg.Name, s.raft.CommitIndex(), s.store.Index())
@@ -476,6 +491,7 @@ func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
 		err   error
 	}
 	done := make(chan result, 1)
+	cmd = s.news.announceCommand(cmd, s.lastLogIndex)
 	go func() {
 		v, err := s.raft.Do(cmd)
 		<-s.proposals

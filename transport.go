@@ -32,6 +32,7 @@ type transporter struct {
 	stats       *raftStats
 	gate        *peerGate
 	contacts    *peerContacts
+	replicator  *replicator
 	// beforeVoteRequest runs before a vote is asked for; an error cancels
 	// the request.
 	beforeVoteRequest func(*raft.RequestVoteRequest) error
@@ -65,6 +66,14 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 		gate:              s.gate,
 		contacts:          s.contacts,
 		beforeVoteRequest: s.recordCandidacy,
+		replicator: &replicator{
+			news:          s.news,
+			leadership:    s.leadership,
+			idleHeartbeat: s.cfg.HeartbeatInterval,
+			batchBytes:    s.cfg.appendBatchBytes(),
+			stopped:       s.stop,
+			syncAhead:     s.syncAhead,
+		},
 	}
 }
 
@@ -120,14 +129,23 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 	if !t.post(peer, votePath, t.rpcTimeout, req, resp) {
 		return nil
 	}
+	t.replicator.news.sawTerm(resp.Term)
 	if resp.VoteGranted {
 		t.contacts.answered(peer.Name, time.Now())
 	}
 	return resp
 }
 
-// SendAppendEntriesRequest replicates entries (or a heartbeat) to a peer.
-func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+// SendAppendEntriesRequest replicates entries to a peer. An empty request,
+// a heartbeat, is held until there is news for the peer (see
+// replication.go).
+func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	r := t.replicator
+	if len(req.Entries) == 0 {
+		if caughtUp, peerCommit := r.caughtUp(peer.Name, req.Term, req.PrevLogIndex); caughtUp && !r.awaitNews(srv, req, peerCommit) {
+			return nil
+		}
+	}
 	trimBatch(req, t.batchBytes)
 	t.gate.appendStarts(peer.Name, req.PrevLogIndex)
 	resp := &raft.AppendEntriesResponse{}
@@ -136,8 +154,12 @@ func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, r
 	t.stats.sentAppend(peer.Name, time.Since(sent), ok)
 	if !ok {
 		t.gate.appendEnds(peer.Name, req.PrevLogIndex)
+		r.answered(peer.Name, req.Term, 0, 0, false)
+		r.pause(srv, req.Term)
 		return nil
 	}
+	r.news.sawTerm(resp.Term())
+	r.answered(peer.Name, req.Term, req.PrevLogIndex+uint64(len(req.Entries)), resp.CommitIndex(), resp.Success() && resp.Term() == req.Term)
 	if resp.Term() == req.Term {
 		t.contacts.answered(peer.Name, time.Now())
 	}
@@ -152,7 +174,7 @@ func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, r
 func trimBatch(req *raft.AppendEntriesRequest, limit int64) {
 	var size int64
 	for i, e := range req.Entries {
-		size += int64(len(e.Command)+len(e.GetCommandName())) + 32
+		size += entrySize(e.GetCommandName(), e.Command)
 		if i > 0 && size > limit {
 			req.Entries = req.Entries[:i]
 			return
@@ -175,24 +197,26 @@ func heldAfterAppend(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesRes
 }
 
 // SendSnapshotRequest tells a lagging peer a snapshot is coming.
-func (t *transporter) SendSnapshotRequest(_ raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
+func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotResponse{}
 	ok := t.post(peer, snapshotPath, t.rpcTimeout, req, resp)
 	t.gate.snapshotCallEnds(peer.Name, false, 0)
 	if !ok {
+		t.replicator.pause(srv, srv.Term())
 		return nil
 	}
 	return resp
 }
 
 // SendSnapshotRecoveryRequest sends a lagging peer the whole state.
-func (t *transporter) SendSnapshotRecoveryRequest(_ raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotRecoveryResponse{}
 	ok := t.post(peer, snapshotRecoveryPath, t.snapTimeout, req, resp) && resp.Success
 	t.gate.snapshotCallEnds(peer.Name, ok, req.LastIndex)
 	if !ok {
+		t.replicator.pause(srv, srv.Term())
 		return nil
 	}
 	return resp

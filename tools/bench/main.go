@@ -49,6 +49,9 @@ type config struct {
 	duration time.Duration
 	idle     time.Duration
 	jsonPath string
+	// cells, if not empty, are the only cells run: a cell runs if its name
+	// contains one of them.
+	cells []string
 }
 
 func main() {
@@ -66,6 +69,8 @@ func benchMain() int {
 	systemsFlag := flag.String("systems", "ours,v3.5", "systems to measure, comma-separated: ours, v3.5")
 	setupsFlag := flag.String("setups", "single,cluster", "setups to measure, comma-separated: single, cluster")
 	limit := flag.Duration("timeout", 20*time.Minute, "stop everything and fail after this long")
+	cellsFlag := flag.String("cells", "", "run only the cells whose name contains one of these, comma-separated (e.g. '1 client writing,reading')")
+	profileDir := flag.String("profile", "", "write a CPU profile of each of this project's members into this directory")
 	flag.Parse()
 
 	cfg := config{
@@ -74,8 +79,11 @@ func benchMain() int {
 		idle:     *idle,
 		jsonPath: *jsonPath,
 	}
+	if *cellsFlag != "" {
+		cfg.cells = strings.Split(*cellsFlag, ",")
+	}
 	var err error
-	if cfg.systems, err = pickSystems(*systemsFlag); err == nil {
+	if cfg.systems, err = pickSystems(*systemsFlag, *profileDir); err == nil {
 		cfg.setups, err = pickSetups(*setupsFlag)
 	}
 	if err == nil && (*duration <= 0 || *idle <= 0) {
@@ -97,12 +105,19 @@ func benchMain() int {
 	return 0
 }
 
-func pickSystems(list string) ([]system, error) {
+// wants says whether cell c is among the cells to run.
+func (cfg config) wants(c cell) bool {
+	return len(cfg.cells) == 0 || slices.ContainsFunc(cfg.cells, func(part string) bool {
+		return strings.Contains(c.name, part)
+	})
+}
+
+func pickSystems(list, profileDir string) ([]system, error) {
 	var picked []system
 	for name := range strings.SplitSeq(list, ",") {
 		switch name {
 		case ours{}.label():
-			picked = append(picked, ours{})
+			picked = append(picked, ours{profileDir: profileDir})
 		case etcd35{}.label():
 			picked = append(picked, etcd35{})
 		default:
@@ -198,7 +213,7 @@ func printHeader(rep report) {
 // measureSetup starts a fresh cluster of sys shaped as s and runs every
 // cell of s against it; a cell that cannot run is reported as failed.
 func measureSetup(ctx context.Context, cfg config, sys system, s setup, dir string) []cellResult {
-	cells := cellsFor(s.members)
+	cells := slices.DeleteFunc(cellsFor(s.members), func(c cell) bool { return !cfg.wants(c) })
 	results := make([]cellResult, 0, len(cells))
 	fail := func(from int, why string) []cellResult {
 		for _, c := range cells[from:] {

@@ -6,18 +6,29 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
 
 // ours is this project: the v1 API of 2013, members joining one by one.
-type ours struct{}
+type ours struct {
+	// profileDir, if set, receives a CPU profile of every member, written
+	// when the member stops.
+	profileDir string
+}
 
 func (ours) label() string { return "ours" }
 
-func (ours) launch(ctx context.Context, binary string, members []*process) error {
+func (o ours) launch(ctx context.Context, binary string, members []*process) error {
 	for i, m := range members {
 		args := []string{"-n", m.name, "-c", m.clientAddr, "-s", m.peerAddr, "-d", m.dataDir}
+		if o.profileDir != "" {
+			// The setup's directory tells the single node from the cluster's
+			// first member.
+			setupDir := filepath.Base(filepath.Dir(m.dataDir))
+			args = append(args, "-cpuprofile", filepath.Join(o.profileDir, setupDir+"-"+m.name+".pprof"))
+		}
 		if i > 0 {
 			// Joins go one at a time through the founder, as in the README.
 			args = append(args, "-C", members[0].peerAddr)

@@ -106,11 +106,21 @@ func (p *process) hasExited() bool {
 	}
 }
 
-// kill stops the process and anything it started, and waits for it. Data
-// directories are fresh for every run, so nothing needs a clean shutdown.
+// stopGrace is how long a member has to stop by itself, writing its CPU
+// profile if it keeps one, before it is killed.
+const stopGrace = 5 * time.Second
+
+// kill stops the process and anything it started, and waits for it: a
+// SIGTERM first, then SIGKILL after stopGrace.
 func (p *process) kill() {
 	if p.cmd == nil || p.hasExited() {
 		return
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return
+	case <-time.After(stopGrace):
 	}
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 	<-p.exited
