@@ -143,8 +143,11 @@ func startEtcd(cfg *Config) (*etcd, error) {
 	if err != nil {
 		return nil, err
 	}
-	if setup.warning != "" {
-		log.Print(setup.warning)
+	if cfg.Force {
+		logRemoved(cfg.DataDir, setup.removed)
+	}
+	for _, w := range setup.ignored {
+		log.Print(w)
 	}
 	e, err := bringUp(cfg)
 	if err != nil && setup.first {
@@ -171,12 +174,12 @@ func bringUp(cfg *Config) (*etcd, error) {
 	// and not with silence.
 	clientListener, err := net.Listen("tcp", cfg.ClientListenAddr())
 	if err != nil {
-		return nil, fmt.Errorf("-c/-cl: %w", err)
+		return nil, fmt.Errorf("%s: %w", cfg.addrSource("-c/-cl", "client"), err)
 	}
 	peerListener, err := net.Listen("tcp", cfg.RaftListenAddr())
 	if err != nil {
 		clientListener.Close()
-		return nil, fmt.Errorf("-s/-sl: %w", err)
+		return nil, fmt.Errorf("%s: %w", cfg.addrSource("-s/-sl", "peer"), err)
 	}
 	var webListener net.Listener
 	if cfg.WebAddr != "" {
