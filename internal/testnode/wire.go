@@ -48,6 +48,7 @@ var ErrorCatalogue = map[int]CataloguedError{
 	301: {"During Leader Election", http.StatusInternalServerError},
 	400: {"The prefix of the given key is a keyword in etcd", http.StatusBadRequest},
 	401: {"The event in requested index is outdated and cleared", http.StatusBadRequest},
+	404: {"Not Found", http.StatusNotFound},
 	405: {"Method Not Allowed", http.StatusMethodNotAllowed},
 	413: {"Request Entity Too Large", http.StatusRequestEntityTooLarge},
 	500: {"watcher is cleared due to etcd recovery", http.StatusInternalServerError},
