@@ -1,14 +1,42 @@
 package main
 
 import (
+	"bufio"
+	"bytes"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
 )
+
+// rawExchange sends request bytes on a fresh TCP connection to addr and
+// reads the whole answer, which must come within 10 s.
+func rawExchange(t *testing.T, addr string, request []byte) *http.Response {
+	t.Helper()
+	conn, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(10 * time.Second))
+	// The answer may come before the whole request is sent: write aside.
+	go conn.Write(request)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("reading the answer to %.60q: %v", request, err)
+	}
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		t.Fatalf("reading the body of the answer to %.60q: %v", request, err)
+	}
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	return resp
+}
 
 // expectJSONError checks that resp is an etcd error with status and code,
 // and returns its cause.
@@ -30,6 +58,44 @@ func expectJSONError(t *testing.T, what string, resp *http.Response, status, cod
 		t.Fatalf("%s: error code %d, want %d: %s", what, e.ErrorCode, code, body)
 	}
 	return e.Cause
+}
+
+// TestEveryClientAnswerIsJSON: requests that never reach an API handler
+// (an unknown route, a request line net/http cannot parse, headers over its
+// limit) are answered with JSON errors like every other, over raw TCP as
+// any client may send them.
+func TestEveryClientAnswerIsJSON(t *testing.T) {
+	t.Parallel()
+	n := startTestNode(t)
+	addr := strings.TrimPrefix(n.url, "http://")
+
+	resp, err := testClient.Get(n.url + "/v2/keys/foo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cause := expectJSONError(t, "GET /v2/keys/foo", resp, http.StatusNotFound, http.StatusNotFound); !strings.Contains(cause, "/v2/keys/foo") {
+		t.Fatalf("unknown route: cause %q does not name the path", cause)
+	}
+	resp.Body.Close()
+
+	resp = rawExchange(t, addr, []byte("GET /v1/keys/a b HTTP/1.1\r\nHost: x\r\n\r\n"))
+	expectJSONError(t, "a space in the request path", resp, http.StatusBadRequest, 209)
+
+	resp = rawExchange(t, addr, []byte("GET /v1/keys/a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n"))
+	expectJSONError(t, "an unsupported transfer encoding", resp, http.StatusNotImplemented, http.StatusNotImplemented)
+
+	// A key of 100 kB: over -maxkey (4096), and over what net/http reads
+	// before it refuses the request on its own.
+	big := "GET /v1/keys/" + strings.Repeat("k", 100<<10) + " HTTP/1.1\r\nHost: x\r\n\r\n"
+	resp = rawExchange(t, addr, []byte(big))
+	expectJSONError(t, "a 100 kB key", resp, http.StatusRequestHeaderFieldsTooLarge, http.StatusRequestHeaderFieldsTooLarge)
+	// Headers of 1 MB: refused by net/http itself.
+	huge := "GET /v1/keys/a HTTP/1.1\r\nHost: x\r\nX-Big: " + strings.Repeat("h", 1<<20) + "\r\n\r\n"
+	resp = rawExchange(t, addr, []byte(huge))
+	expectJSONError(t, "1 MB of headers", resp, http.StatusRequestHeaderFieldsTooLarge, http.StatusRequestHeaderFieldsTooLarge)
+
+	// The node still serves.
+	n.set("after", "1")
 }
 
 // TestUncleanPathWritesKeepTheirMethod: a write to a path that is not clean

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -190,19 +189,20 @@ func bringUp(cfg *Config) (*etcd, error) {
 		}
 	}
 	gate := &startupGate{}
+	// Room for the longest key, percent-encoded, and ordinary headers.
+	maxHeaderBytes := 3*cfg.MaxKeyBytes + 16<<10
+	clientPort := "client port " + cfg.ClientListenAddr()
 	clientServer := &http.Server{
 		Handler:           gate,
 		ReadHeaderTimeout: 10 * time.Second,
-		// Room for the longest key, percent-encoded, and ordinary headers.
-		MaxHeaderBytes: 3*cfg.MaxKeyBytes + 16<<10,
-		IdleTimeout:    2 * time.Minute,
-		ErrorLog:       log.New(io.Discard, "", 0),
+		MaxHeaderBytes:    maxHeaderBytes,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          serverErrorLog(clientPort),
 	}
-	if clientTLS != nil {
-		clientListener = tls.NewListener(clientListener, clientTLS.serverConfig())
-	}
+	// net/http reads up to 4 kB past MaxHeaderBytes before it refuses.
 	go func() {
-		if err := clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		l := newClientListener(clientListener, clientTLS.serverConfig(), maxHeaderBytes+4<<10, clientPort)
+		if err := clientServer.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("client server: %v", err)
 		}
 	}()
@@ -212,17 +212,16 @@ func bringUp(cfg *Config) (*etcd, error) {
 	// plain-HTTP way to read the keys.
 	var webServer *http.Server
 	if webListener != nil {
+		webPort := "dashboard port " + cfg.WebAddr
 		webServer = &http.Server{
 			Handler:           web.Site(gate),
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          log.New(io.Discard, "", 0),
-		}
-		if clientTLS != nil {
-			webListener = tls.NewListener(webListener, clientTLS.serverConfig())
+			ErrorLog:          serverErrorLog(webPort),
 		}
 		go func() {
-			if err := webServer.Serve(webListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l := newClientListener(webListener, clientTLS.serverConfig(), http.DefaultMaxHeaderBytes+4<<10, webPort)
+			if err := webServer.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Printf("web server: %v", err)
 			}
 		}()

@@ -51,6 +51,9 @@ var ErrorCatalogue = map[int]CataloguedError{
 	404: {"Not Found", http.StatusNotFound},
 	405: {"Method Not Allowed", http.StatusMethodNotAllowed},
 	413: {"Request Entity Too Large", http.StatusRequestEntityTooLarge},
+	431: {"Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge},
+	501: {"Not Implemented", http.StatusNotImplemented},
+	505: {"HTTP Version Not Supported", http.StatusHTTPVersionNotSupported},
 	500: {"watcher is cleared due to etcd recovery", http.StatusInternalServerError},
 }
 
