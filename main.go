@@ -134,8 +134,6 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		return nil, err
 	}
 	if cfg.VeryVerbose {
-		raft.SetLogLevel(raft.Trace)
-	} else if cfg.Verbose {
 		raft.SetLogLevel(raft.Debug)
 	}
 	setup, err := cfg.loadDataDir()
@@ -189,11 +187,15 @@ func bringUp(cfg *Config) (*etcd, error) {
 		}
 	}
 	gate := &startupGate{}
+	var handler http.Handler = gate
+	if cfg.Verbose {
+		handler = logRequests(handler)
+	}
 	// Room for the longest key, percent-encoded, and ordinary headers.
 	maxHeaderBytes := 3*cfg.MaxKeyBytes + 16<<10
 	clientPort := "client port " + cfg.ClientListenAddr()
 	clientServer := &http.Server{
-		Handler:           gate,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
@@ -212,9 +214,13 @@ func bringUp(cfg *Config) (*etcd, error) {
 	// plain-HTTP way to read the keys.
 	var webServer *http.Server
 	if webListener != nil {
+		var site http.Handler = web.Site(gate)
+		if cfg.Verbose {
+			site = logRequests(site)
+		}
 		webPort := "dashboard port " + cfg.WebAddr
 		webServer = &http.Server{
-			Handler:           web.Site(gate),
+			Handler:           site,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
 			ErrorLog:          serverErrorLog(webPort),
