@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net/http"
 	"os"
 	"strings"
 	"sync"
@@ -45,6 +46,11 @@ func TestRejectedTLSHandshakesAreLogged(t *testing.T) {
 		if c := strings.Count(logged.String(), addr+": TLS handshake error"); c != 1 {
 			t.Fatalf("%d lines for 5 refused handshakes at %s, want 1 (the rest counted for later):\n%s", c, addr, logged.String())
 		}
+	}
+	// Plain HTTP at the HTTPS client port is told so, as an API error.
+	resp := rawExchange(t, n.e.cfg.ClientAddr, []byte("GET /version HTTP/1.1\r\nHost: x\r\n\r\n"))
+	if cause := expectJSONError(t, "plain HTTP at the HTTPS port", resp, http.StatusBadRequest, 209); !strings.Contains(cause, "HTTPS") {
+		t.Fatalf("plain HTTP at the HTTPS port: cause %q", cause)
 	}
 }
 
