@@ -132,8 +132,9 @@ func parseCanned(p []byte) (status int, cause string, ok bool) {
 	if !bytes.HasPrefix(p, []byte(proto)) || len(p) < len(proto)+3 {
 		return 0, "", false
 	}
-	end := bytes.Index(p, []byte(cannedHeaders))
-	if end < 0 || bytes.IndexByte(p[:end], '\n') >= 0 {
+	// The status line ends at the first CRLF: only a short look per write.
+	end := bytes.Index(p, []byte("\r\n"))
+	if end < 0 || !bytes.HasPrefix(p[end:], []byte(cannedHeaders)) {
 		return 0, "", false
 	}
 	status, err := strconv.Atoi(string(p[len(proto) : len(proto)+3]))
