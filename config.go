@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"os"
 	"path/filepath"
@@ -52,6 +53,12 @@ type Config struct {
 
 	ClientTLS TLSFiles
 	RaftTLS   TLSFiles
+
+	// given holds the names of the flags on the command line.
+	given map[string]bool
+	// identityFile is the info file the name and addresses were taken
+	// from, when they differ from the flags; "" when the flags hold.
+	identityFile string
 }
 
 // TLSFiles are the certificate files of one listener.
@@ -112,8 +119,15 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return nil, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		// The flag package stops at the first word that is no flag: a
+		// value with a space in it, or a list with a space after a comma.
+		err := fmt.Errorf("unexpected argument %q: every value belongs to a flag, a value with spaces needs quotes, and a list such as -C takes no spaces after its commas", fs.Arg(0))
+		fmt.Fprintln(output, err)
+		fs.Usage()
+		return nil, err
 	}
+	c.given = make(map[string]bool)
+	fs.Visit(func(f *flag.Flag) { c.given[f.Name] = true })
 	c.Force = c.Force || ignore
 	c.Verbose = c.Verbose || c.VeryVerbose
 	c.Name = strings.TrimSpace(c.Name)
@@ -256,9 +270,10 @@ var dataFiles = append([]string{infoFile, infoFile + ".tmp"}, raftdisk.Files...)
 
 // dataDirSetup is what loadDataDir found.
 type dataDirSetup struct {
-	warning string // the stored identity overrode flags
-	first   bool   // no identity was stored: this is the node's first start
-	created bool   // the data directory did not exist
+	ignored []string // one line for each flag given that the stored identity overrode
+	removed []string // what -f removed
+	first   bool     // no identity was stored: this is the node's first start
+	created bool     // the data directory did not exist
 }
 
 // loadDataDir creates the data directory, wipes it on -f, and takes the
@@ -272,9 +287,11 @@ func (c *Config) loadDataDir() (dataDirSetup, error) {
 		return setup, fmt.Errorf("-d: create data directory: %w", err)
 	}
 	if c.Force {
-		if err := c.removeDataFiles(); err != nil {
+		removed, err := c.removeDataFiles()
+		if err != nil {
 			return setup, fmt.Errorf("-f: %w", err)
 		}
+		setup.removed = removed
 	}
 	path := filepath.Join(c.DataDir, infoFile)
 	b, err := os.ReadFile(path)
@@ -292,21 +309,74 @@ func (c *Config) loadDataDir() (dataDirSetup, error) {
 	if stored == c.infoValue() {
 		return setup, nil
 	}
+	before := *c
 	if err := c.adopt(stored); err != nil {
 		return setup, fmt.Errorf("-d: %s: %w", path, err)
 	}
-	setup.warning = fmt.Sprintf("found node configuration in %s; flags that differ from it are ignored", path)
+	c.identityFile = path
+	setup.ignored = before.ignoredFlags(c, path)
 	return setup, nil
 }
 
-// removeDataFiles removes the node's identity and raft state.
-func (c *Config) removeDataFiles() error {
-	for _, name := range dataFiles {
-		if err := os.RemoveAll(filepath.Join(c.DataDir, name)); err != nil {
-			return fmt.Errorf("remove %s: %w", name, err)
+// ignoredFlags says, for each flag given on the command line, which value
+// of the stored identity (in path) is used instead, when that differs.
+func (c *Config) ignoredFlags(stored *Config, path string) []string {
+	var lines []string
+	note := func(flag, given string, differs bool, verb, used string) {
+		if c.given[flag] && differs {
+			lines = append(lines, fmt.Sprintf("-%s %s ignored: this data directory's member %s %s (%s)", flag, given, verb, used, path))
 		}
 	}
-	return nil
+	note("n", c.Name, c.Name != stored.Name, "is", strconv.Quote(stored.Name))
+	note("c", c.ClientAddr, c.ClientAddr != stored.ClientAddr, "uses", stored.ClientAddr)
+	note("s", c.RaftAddr, c.RaftAddr != stored.RaftAddr, "uses", stored.RaftAddr)
+	note("cl", c.ClientListen, c.ClientListenAddr() != stored.ClientListenAddr(), "listens on", stored.ClientListenAddr())
+	note("sl", c.RaftListen, c.RaftListenAddr() != stored.RaftListenAddr(), "listens on", stored.RaftListenAddr())
+	return lines
+}
+
+// addrSource names where a listen address came from, for an error: the
+// flags, or the identity stored in the data directory, which wins over them.
+func (c *Config) addrSource(flags, side string) string {
+	if c.identityFile == "" {
+		return flags
+	}
+	return fmt.Sprintf("the %s address stored in %s (%s are ignored for an existing member)", side, c.identityFile, flags)
+}
+
+// removeDataFiles removes the node's identity and raft state, and returns
+// the paths it removed.
+func (c *Config) removeDataFiles() ([]string, error) {
+	var removed []string
+	for _, name := range dataFiles {
+		path := filepath.Join(c.DataDir, name)
+		info, err := os.Lstat(path)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return removed, fmt.Errorf("remove %s: %w", path, err)
+		}
+		shown := path
+		if info.IsDir() {
+			entries, _ := os.ReadDir(path)
+			shown = fmt.Sprintf("%s/ (%d entries)", path, len(entries))
+		}
+		if err := os.RemoveAll(path); err != nil {
+			return removed, fmt.Errorf("remove %s: %w", path, err)
+		}
+		removed = append(removed, shown)
+	}
+	return removed, nil
+}
+
+// logRemoved says what -f removed from dir.
+func logRemoved(dir string, removed []string) {
+	if len(removed) == 0 {
+		log.Printf("-f: %s held no identity or raft state to remove", dir)
+		return
+	}
+	log.Printf("-f: removed %s", strings.Join(removed, ", "))
 }
 
 // undoFirstStart removes what a first start that failed left behind, so
@@ -315,7 +385,8 @@ func (c *Config) undoFirstStart(setup dataDirSetup) error {
 	if setup.created {
 		return os.RemoveAll(c.DataDir)
 	}
-	return c.removeDataFiles()
+	_, err := c.removeDataFiles()
+	return err
 }
 
 // saveIdentity writes the info file on a node's first start, once it has

@@ -79,7 +79,7 @@ func TestStoredIdentityWinsOverFlags(t *testing.T) {
 	if err := first.validate(); err != nil {
 		t.Fatal(err)
 	}
-	if setup, err := first.loadDataDir(); err != nil || setup.warning != "" || !setup.first {
+	if setup, err := first.loadDataDir(); err != nil || len(setup.ignored) != 0 || !setup.first {
 		t.Fatalf("first start: %+v, %v", setup, err)
 	}
 	if err := first.saveIdentity(); err != nil {
@@ -90,8 +90,18 @@ func TestStoredIdentityWinsOverFlags(t *testing.T) {
 		t.Fatal(err)
 	}
 	setup, err := again.loadDataDir()
-	if err != nil || setup.warning == "" || setup.first {
+	if err != nil || setup.first {
 		t.Fatalf("restart: %+v, %v", setup, err)
+	}
+	// Only the flags given are named; -s was not, and its default differs
+	// from the stored address too.
+	info := filepath.Join(dir, "info")
+	want := []string{
+		`-n beta ignored: this data directory's member is "alpha" (` + info + `)`,
+		`-c 127.0.0.1:4201 ignored: this data directory's member uses 127.0.0.1:4101 (` + info + `)`,
+	}
+	if strings.Join(setup.ignored, "\n") != strings.Join(want, "\n") {
+		t.Fatalf("restart: ignored flags %q, want %q", setup.ignored, want)
 	}
 	if again.Name != "alpha" || again.ClientAddr != "127.0.0.1:4101" || again.RaftAddr != "127.0.0.1:7101" {
 		t.Fatalf("restart took %s %s %s, want the stored identity", again.Name, again.ClientAddr, again.RaftAddr)

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"log"
+	"math"
 	"net/http"
 	"path"
 	"strconv"
@@ -49,26 +50,97 @@ func newClientHandlers(cfg *Config, st *store.Store, rs *raftServer) *clientHand
 // not wait for them.
 func (h *clientHandlers) close() { h.once.Do(func() { close(h.closing) }) }
 
-// router returns the handler of the client port. gorilla/mux answers a path
-// that is not clean (//, /./, /../) with a 301 to its clean form before any
-// handler runs, as the original's router did.
+// router returns the handler of the client port. A path that is not clean
+// (//, /./, /../) is redirected to its clean form before any handler runs,
+// as the original's router (gorilla/mux) did; every answer is JSON but for
+// redirects and the text routes' successes.
 func (h *clientHandlers) router() http.Handler {
 	r := mux.NewRouter()
-	r.Handle(keysPrefix, http.RedirectHandler(keysPrefix+"/", http.StatusMovedPermanently))
-	r.Handle(watchPrefix, http.RedirectHandler(watchPrefix+"/", http.StatusMovedPermanently))
+	r.SkipClean(true) // cleanPaths does it, with a status that keeps a write's method
+	r.NotFoundHandler = http.HandlerFunc(notFound)
+	r.Handle(keysPrefix, redirectTo(keysPrefix+"/"))
+	r.Handle(watchPrefix, redirectTo(watchPrefix+"/"))
 	r.PathPrefix(keysPrefix + "/").HandlerFunc(h.keys)
 	r.PathPrefix(watchPrefix + "/").HandlerFunc(h.watch)
-	r.HandleFunc("/machines", h.machines)
-	r.HandleFunc("/v1/machines", h.machines)
-	r.HandleFunc("/leader", h.leader)
-	r.HandleFunc("/v1/leader", h.leader)
-	r.HandleFunc("/version", h.version)
-	r.HandleFunc("/v1/stats/self", h.selfStats)
-	r.HandleFunc("/v1/stats/leader", h.leaderStats)
-	r.HandleFunc("/v1/stats/store", h.storeStats)
-	r.Handle(strings.TrimSuffix(web.Prefix, "/"), http.RedirectHandler(web.Prefix, http.StatusMovedPermanently))
+	r.HandleFunc("/machines", readOnly(h.machines))
+	r.HandleFunc("/v1/machines", readOnly(h.machines))
+	r.HandleFunc("/leader", readOnly(h.leader))
+	r.HandleFunc("/v1/leader", readOnly(h.leader))
+	r.HandleFunc("/version", readOnly(h.version))
+	r.HandleFunc("/v1/stats/self", readOnly(h.selfStats))
+	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
+	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
+	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
-	return h.cors.wrap(r)
+	return h.cors.wrap(cleanPaths(r))
+}
+
+// cleanPaths redirects a request for a path that is not clean to its clean
+// form, the query kept.
+func cleanPaths(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if clean := cleanPath(r.URL.Path); clean != r.URL.Path {
+			permanentRedirect(w, r, clean)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// cleanPath is p without empty, . and .. segments; a trailing slash stays.
+func cleanPath(p string) string {
+	if p == "" || p[0] != '/' {
+		p = "/" + p
+	}
+	clean := path.Clean(p)
+	if strings.HasSuffix(p, "/") && clean != "/" {
+		clean += "/"
+	}
+	return clean
+}
+
+// redirectTo answers every request with a permanent redirect to target.
+func redirectTo(target string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { permanentRedirect(w, r, target) })
+}
+
+// permanentRedirect sends the client to the same request on path: 301 for
+// GET and HEAD, as the original did, and 308 for any other method, which a
+// client sends again with its method and body. After a 301, curl -L and
+// browsers send a GET instead: the write would not happen, and the client
+// would get a read's answer.
+func permanentRedirect(w http.ResponseWriter, r *http.Request, path string) {
+	u := *r.URL
+	u.Path, u.RawPath = path, ""
+	status := http.StatusPermanentRedirect
+	if r.Method == http.MethodGet || r.Method == http.MethodHead {
+		status = http.StatusMovedPermanently
+	}
+	w.Header().Set("Location", u.String())
+	w.WriteHeader(status)
+}
+
+// notFound answers a path that is no route of the API. Its code is its
+// HTTP status, as for 405 and 413: error 100 would say that a key is
+// missing.
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusNotFound, &etcderr.Error{
+		Code:    http.StatusNotFound,
+		Message: "Not Found",
+		Cause:   "no such route: " + r.URL.Path,
+	})
+}
+
+// readOnly lets GET and HEAD through to a route that only informs, and
+// refuses other methods.
+func readOnly(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		next(w, r)
+	}
 }
 
 func (h *clientHandlers) keys(w http.ResponseWriter, r *http.Request) {
@@ -78,14 +150,14 @@ func (h *clientHandlers) keys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	switch r.Method {
-	case http.MethodGet:
+	case http.MethodGet, http.MethodHead:
 		h.get(w, r, key)
 	case http.MethodPost, http.MethodPut:
 		h.set(w, r, key)
 	case http.MethodDelete:
 		h.delete(w, r, key)
 	default:
-		methodNotAllowed(w, r, "GET, POST, PUT, DELETE")
+		methodNotAllowed(w, r, "GET, HEAD, POST, PUT, DELETE")
 	}
 }
 
@@ -138,6 +210,10 @@ func (h *clientHandlers) set(w http.ResponseWriter, r *http.Request, key string)
 	var expires time.Time
 	if ttl := r.Form.Get("ttl"); ttl != "" {
 		seconds, err := strconv.ParseInt(ttl, 10, 32)
+		if errors.Is(err, strconv.ErrRange) && !strings.HasPrefix(ttl, "-") {
+			writeError(w, etcderr.Newf(etcderr.TTLNaN, "Set: ttl %s is out of range: at most %d seconds", ttl, math.MaxInt32))
+			return
+		}
 		if err != nil || seconds <= 0 {
 			writeError(w, etcderr.New(etcderr.TTLNaN, "Set"))
 			return

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"flag"
 	"fmt"
@@ -135,16 +134,17 @@ func startEtcd(cfg *Config) (*etcd, error) {
 		return nil, err
 	}
 	if cfg.VeryVerbose {
-		raft.SetLogLevel(raft.Trace)
-	} else if cfg.Verbose {
 		raft.SetLogLevel(raft.Debug)
 	}
 	setup, err := cfg.loadDataDir()
 	if err != nil {
 		return nil, err
 	}
-	if setup.warning != "" {
-		log.Print(setup.warning)
+	if cfg.Force {
+		logRemoved(cfg.DataDir, setup.removed)
+	}
+	for _, w := range setup.ignored {
+		log.Print(w)
 	}
 	e, err := bringUp(cfg)
 	if err != nil && setup.first {
@@ -171,12 +171,12 @@ func bringUp(cfg *Config) (*etcd, error) {
 	// and not with silence.
 	clientListener, err := net.Listen("tcp", cfg.ClientListenAddr())
 	if err != nil {
-		return nil, fmt.Errorf("-c/-cl: %w", err)
+		return nil, fmt.Errorf("%s: %w", cfg.addrSource("-c/-cl", "client"), err)
 	}
 	peerListener, err := net.Listen("tcp", cfg.RaftListenAddr())
 	if err != nil {
 		clientListener.Close()
-		return nil, fmt.Errorf("-s/-sl: %w", err)
+		return nil, fmt.Errorf("%s: %w", cfg.addrSource("-s/-sl", "peer"), err)
 	}
 	var webListener net.Listener
 	if cfg.WebAddr != "" {
@@ -187,19 +187,24 @@ func bringUp(cfg *Config) (*etcd, error) {
 		}
 	}
 	gate := &startupGate{}
+	var handler http.Handler = gate
+	if cfg.Verbose {
+		handler = logRequests(handler)
+	}
+	// Room for the longest key, percent-encoded, and ordinary headers.
+	maxHeaderBytes := 3*cfg.MaxKeyBytes + 16<<10
+	clientPort := "client port " + cfg.ClientListenAddr()
 	clientServer := &http.Server{
-		Handler:           gate,
+		Handler:           handler,
 		ReadHeaderTimeout: 10 * time.Second,
-		// Room for the longest key, percent-encoded, and ordinary headers.
-		MaxHeaderBytes: 3*cfg.MaxKeyBytes + 16<<10,
-		IdleTimeout:    2 * time.Minute,
-		ErrorLog:       log.New(io.Discard, "", 0),
+		MaxHeaderBytes:    maxHeaderBytes,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          serverErrorLog(clientPort),
 	}
-	if clientTLS != nil {
-		clientListener = tls.NewListener(clientListener, clientTLS.serverConfig())
-	}
+	// net/http reads up to 4 kB past MaxHeaderBytes before it refuses.
 	go func() {
-		if err := clientServer.Serve(clientListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		l := newClientListener(clientListener, clientTLS.serverConfig(), maxHeaderBytes+4<<10, clientPort)
+		if err := clientServer.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			log.Printf("client server: %v", err)
 		}
 	}()
@@ -209,17 +214,20 @@ func bringUp(cfg *Config) (*etcd, error) {
 	// plain-HTTP way to read the keys.
 	var webServer *http.Server
 	if webListener != nil {
+		var site http.Handler = web.Site(gate)
+		if cfg.Verbose {
+			site = logRequests(site)
+		}
+		webPort := "dashboard port " + cfg.WebAddr
 		webServer = &http.Server{
-			Handler:           web.Site(gate),
+			Handler:           site,
 			ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout:       2 * time.Minute,
-			ErrorLog:          log.New(io.Discard, "", 0),
-		}
-		if clientTLS != nil {
-			webListener = tls.NewListener(webListener, clientTLS.serverConfig())
+			ErrorLog:          serverErrorLog(webPort),
 		}
 		go func() {
-			if err := webServer.Serve(webListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			l := newClientListener(webListener, clientTLS.serverConfig(), http.DefaultMaxHeaderBytes+4<<10, webPort)
+			if err := webServer.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				log.Printf("web server: %v", err)
 			}
 		}()

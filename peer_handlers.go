@@ -42,7 +42,7 @@ func (s *raftServer) servePeers() {
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
-		ErrorLog:          log.New(io.Discard, "", 0),
+		ErrorLog:          serverErrorLog("peer port " + s.cfg.RaftListenAddr()),
 	}
 	listener := s.peerListener
 	if s.peerTLS != nil {

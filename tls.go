@@ -58,9 +58,13 @@ func (t *tlsSide) reload() error {
 
 func (t *tlsSide) currentCert() *tls.Certificate { return t.cert.Load() }
 
-// serverConfig is the listener's TLS. With a CA file, a client must present
-// a certificate signed by it: others fail the handshake and reach no handler.
+// serverConfig is the listener's TLS, nil for a port without. With a CA
+// file, a client must present a certificate signed by it: others fail the
+// handshake and reach no handler.
 func (t *tlsSide) serverConfig() *tls.Config {
+	if t == nil {
+		return nil
+	}
 	c := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		GetCertificate: func(*tls.ClientHelloInfo) (*tls.Certificate, error) { return t.currentCert(), nil },

@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -113,21 +114,25 @@ func TestBadInput(t *testing.T) {
 	}
 
 	// Paths that are not clean are redirected to their clean form before
-	// anything else happens. They are written raw on the connection, so no
-	// client library cleans them first.
-	redirects := []struct{ request, location string }{
-		{"GET /v1/keys/a/../b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/b"},
-		{"GET /v1/keys//keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep"},
-		{"GET /v1/keys/./keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep"},
-		{"POST /v1/keys/dir/../keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nvalue=bad", "/v1/keys/keep"},
-		{"DELETE /v1/keys/x/../keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep"},
+	// anything else happens: 301 for reads, 308 for writes, which clients
+	// send again with their method. They are written raw on the
+	// connection, so no client library cleans them first.
+	redirects := []struct {
+		request, location string
+		status            int
+	}{
+		{"GET /v1/keys/a/../b HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/b", 301},
+		{"GET /v1/keys//keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep", 301},
+		{"GET /v1/keys/./keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep", 301},
+		{"POST /v1/keys/dir/../keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 9\r\n\r\nvalue=bad", "/v1/keys/keep", 308},
+		{"DELETE /v1/keys/x/../keep HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "/v1/keys/keep", 308},
 	}
 	for _, rd := range redirects {
 		line := rd.request[:strings.Index(rd.request, "\r\n")]
 		resp := rawHTTP(t, n.clientPort, rd.request)
 		status, _, _ := strings.Cut(resp, "\r\n")
-		if !strings.HasPrefix(status, "HTTP/1.1 301 ") {
-			t.Fatalf("%s: status line %q, want 301:\n%s", line, status, resp)
+		if !strings.HasPrefix(status, fmt.Sprintf("HTTP/1.1 %d ", rd.status)) {
+			t.Fatalf("%s: status line %q, want %d:\n%s", line, status, rd.status, resp)
 		}
 		if !strings.Contains(resp, "\r\nLocation: "+rd.location+"\r\n") {
 			t.Fatalf("%s: want Location: %s:\n%s", line, rd.location, resp)

@@ -48,8 +48,12 @@ var ErrorCatalogue = map[int]CataloguedError{
 	301: {"During Leader Election", http.StatusInternalServerError},
 	400: {"The prefix of the given key is a keyword in etcd", http.StatusBadRequest},
 	401: {"The event in requested index is outdated and cleared", http.StatusBadRequest},
+	404: {"Not Found", http.StatusNotFound},
 	405: {"Method Not Allowed", http.StatusMethodNotAllowed},
 	413: {"Request Entity Too Large", http.StatusRequestEntityTooLarge},
+	431: {"Request Header Fields Too Large", http.StatusRequestHeaderFieldsTooLarge},
+	501: {"Not Implemented", http.StatusNotImplemented},
+	505: {"HTTP Version Not Supported", http.StatusHTTPVersionNotSupported},
 	500: {"watcher is cleared due to etcd recovery", http.StatusInternalServerError},
 }
 
