@@ -140,6 +140,7 @@ func (t *transporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer, r
 	}
 	if resp.Term() == req.Term {
 		t.contacts.answered(peer.Name, time.Now())
+		t.contacts.appended(peer.Name, resp.Index(), resp.CommitIndex())
 	}
 	t.gate.appendEnds(peer.Name, heldAfterAppend(req, resp))
 	return resp
