@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/goraft/raft"
@@ -21,6 +22,7 @@ func init() {
 	raft.RegisterCommand(&DeleteCommand{})
 	raft.RegisterCommand(&ExpireCommand{})
 	raft.RegisterCommand(&JoinCommand{})
+	raft.RegisterCommand(&RemoveCommand{})
 }
 
 // SetCommand sets a key, creating the directories above it.
@@ -137,6 +139,47 @@ func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 	}
 	s.confWritten()
 	s.members.add(c.Name, member{RaftURL: c.RaftURL, EtcdURL: c.EtcdURL})
+	if c.Name == s.cfg.Name {
+		s.setCampaigning(true)
+	}
+	return event, nil
+}
+
+// RemoveCommand takes a member out of the cluster, as etcd v0.1.2's
+// etcd:remove did.
+type RemoveCommand struct {
+	Name string `json:"name"`
+}
+
+// removeCommandName is the remove command's name in the log.
+const removeCommandName = "etcd:remove"
+
+// CommandName is the name of the command in the log.
+func (c *RemoveCommand) CommandName() string { return removeCommandName }
+
+// Apply deletes the member's key, then its raft peer: from the next entry
+// on, the quorum is counted without it. The name is checked again here, so
+// that every member and every replay refuses an unknown name alike.
+func (c *RemoveCommand) Apply(ctx raft.Context) (any, error) {
+	s := ctx.Server().Context().(*raftServer)
+	if _, known := s.members.get(c.Name); !known {
+		return nil, etcderr.Newf(etcderr.KeyNotFound, "remove: %q is not a member", c.Name)
+	}
+	event, err := applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
+		return st.Delete(machineKey(c.Name), index)
+	})
+	if err != nil {
+		return nil, err
+	}
+	// goraft refuses only a name it does not hold, which can happen when a
+	// snapshot already held this removal (event is nil then). Its own name
+	// it keeps, but it saves conf, with the commit index, all the same, so
+	// a restart replays this removal.
+	if err := ctx.Server().RemovePeer(c.Name); err != nil && event != nil {
+		return nil, fmt.Errorf("remove %q: %w", c.Name, err)
+	}
+	s.confWritten()
+	s.memberRemoved(c.Name)
 	return event, nil
 }
 

@@ -47,7 +47,8 @@ func (c *Config) seedMachines() ([]string, error) {
 // joinCluster asks the members at machines to add this node, in up to -r
 // rounds. Any member will do: a follower sends the request on to the leader.
 func (s *raftServer) joinCluster(machines []string) error {
-	client := &http.Client{Transport: s.peerTransport, Timeout: 5 * time.Second}
+	client := s.joinClient()
+	defer client.CloseIdleConnections()
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
 		for _, machine := range machines {

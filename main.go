@@ -79,6 +79,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 			log.Printf("received %v, shutting down", sig)
 			e.stop()
 			return 0
+		case <-e.raft.removedFromCluster():
+			e.stop()
+			return 0
 		case err := <-e.raft.failures():
 			e.stop()
 			fmt.Fprintf(stderr, "etcd: %v\n", err)

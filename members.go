@@ -42,8 +42,8 @@ type member struct {
 	EtcdURL string
 }
 
-// memberRegistry maps member names to their URLs. It is filled by applied
-// join commands (and rebuilt from the store after a snapshot), so it is the
+// memberRegistry maps member names to their URLs. It is kept by applied
+// join and remove commands (and rebuilt from the store after a snapshot), so it is the
 // replicated view of membership; goraft's own peer map is not safe to read
 // concurrently with a join.
 type memberRegistry struct {
@@ -64,6 +64,13 @@ func (r *memberRegistry) add(name string, m member) bool {
 	}
 	r.members[name] = m
 	return true
+}
+
+// remove forgets a member.
+func (r *memberRegistry) remove(name string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.members, name)
 }
 
 func (r *memberRegistry) get(name string) (member, bool) {

@@ -139,6 +139,14 @@ func (g *peerGate) releaseLocked(logStart uint64) {
 	g.cond.Broadcast()
 }
 
+// forget drops a removed peer: if its name joins again, its new log starts
+// from nothing.
+func (g *peerGate) forget(peer string) {
+	g.mu.Lock()
+	delete(g.held, peer)
+	g.mu.Unlock()
+}
+
 // leastHeld is the least any of peers holds; a peer never seen holds
 // nothing.
 func (g *peerGate) leastHeld(peers []string) uint64 {

@@ -34,6 +34,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("GET /log", s.logHandler)
 	mux.HandleFunc("GET "+commitIndexPath, s.commitIndexHandler)
 	mux.HandleFunc("POST /join", s.joinHandler)
+	mux.HandleFunc("DELETE /remove/{name}", s.removeHandler)
 	mux.HandleFunc("POST "+votePath, s.voteHandler)
 	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
 	mux.HandleFunc("POST "+snapshotPath, s.snapshotHandler)
@@ -89,6 +90,15 @@ func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 	if !decodeBody(w, r, maxSmallPeerBody, req) {
 		return
 	}
+	s.lastVoteRequest.Store(time.Now().UnixNano())
+	// A candidate that is not a member here and whose log is behind could
+	// not have this vote anyway; goraft would still take its term first,
+	// deposing a healthy leader: a removed member that missed its removal
+	// campaigns with ever-higher terms. It is refused without goraft.
+	if _, member := s.members.get(req.CandidateName); !member && s.logAheadOf(req.LastLogIndex, req.LastLogTerm) {
+		writeMessage(w, &raft.RequestVoteResponse{Term: s.raft.Term(), VoteGranted: false})
+		return
+	}
 	// A leader steps down for a higher term only once its held heartbeats
 	// let go.
 	s.news.sawTerm(req.Term)
@@ -123,8 +133,8 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	}
 	s.stats.receivedAppend()
 	s.lastAppend.Store(time.Now().UnixNano())
-	// A join applied while a snapshot copies goraft's peer map would race
-	// with the copy.
+	// A join or remove applied while a snapshot copies goraft's peer map
+	// would race with the copy.
 	if carriesJoin(req) {
 		s.memberChange.RLock()
 		defer s.memberChange.RUnlock()
@@ -147,15 +157,27 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	writeMessage(w, resp)
 }
 
-// carriesJoin reports whether an append holds a join: membership changes
-// when it is applied.
+// carriesJoin reports whether an append holds a join or a remove:
+// membership changes when it is applied.
 func carriesJoin(req *raft.AppendEntriesRequest) bool {
 	for _, e := range req.Entries {
-		if e.GetCommandName() == joinCommandName {
+		if name := e.GetCommandName(); name == joinCommandName || name == removeCommandName {
 			return true
 		}
 	}
 	return false
+}
+
+// logAheadOf reports whether this node's log is more up to date than a
+// candidate's by goraft's vote rule (a later last index or a later last
+// term); false when the log holds no entry to compare.
+func (s *raftServer) logAheadOf(lastIndex, lastTerm uint64) bool {
+	entries := s.raft.LogEntries()
+	if len(entries) == 0 {
+		return false
+	}
+	last := entries[len(entries)-1]
+	return last.Index() > lastIndex || last.Term() > lastTerm
 }
 
 // termRecorded records the term of a reply before it leaves: a restart
@@ -277,12 +299,22 @@ func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
 		writeError(w, etcderr.New(etcderr.NoMorePeer, ""))
 		return
 	}
-	if _, err := s.dispatch(&cmd); err != nil {
+	event, err := s.dispatch(&cmd)
+	// The index of the join; a known name's join writes nothing, and the
+	// commit index then covers it.
+	index := s.raft.CommitIndex()
+	if event != nil {
+		index = event.Index
+	}
+	if err == nil {
+		err = s.awaitMembersApplied(index, cmd.Name)
+	}
+	if err != nil {
 		writeError(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	io.WriteString(w, strconv.FormatUint(s.raft.CommitIndex(), 10))
+	io.WriteString(w, strconv.FormatUint(index, 10))
 }
 
 // commitIndexHandler tells a member catching up how far the leader has

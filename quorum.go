@@ -20,14 +20,52 @@ var errTooManyProposals = errors.New("raft: too many writes are waiting for the 
 const maxProposals = 4096
 
 // peerContacts records when each peer last answered this node in its
-// current role: an answer to an append of the same term, or a granted vote.
+// current role: an answer to an append of the same term, or a granted vote;
+// and, from its last answer to an append, how long its log is and how far
+// it has applied it.
 type peerContacts struct {
-	mu   sync.Mutex
-	last map[string]time.Time
+	mu      sync.Mutex
+	last    map[string]time.Time
+	logEnd  map[string]uint64
+	applied map[string]uint64
 }
 
 func newPeerContacts() *peerContacts {
-	return &peerContacts{last: make(map[string]time.Time)}
+	return &peerContacts{last: make(map[string]time.Time), logEnd: make(map[string]uint64), applied: make(map[string]uint64)}
+}
+
+// appended records a peer's answer to an append: the index of its log's
+// last entry, and its commit index, up to which goraft has applied the log
+// (it applies each entry as it commits it).
+func (c *peerContacts) appended(peer string, logEnd, commit uint64) {
+	c.mu.Lock()
+	c.logEnd[peer] = logEnd
+	c.applied[peer] = max(c.applied[peer], commit)
+	c.mu.Unlock()
+}
+
+// forget drops what is known of a removed peer: the same name may join
+// again, with another log.
+func (c *peerContacts) forget(peer string) {
+	c.mu.Lock()
+	delete(c.last, peer)
+	delete(c.logEnd, peer)
+	delete(c.applied, peer)
+	c.mu.Unlock()
+}
+
+// notApplied lists the peers among names that answered after since and
+// hold the entry at index, but have not applied it yet.
+func (c *peerContacts) notApplied(names []string, index uint64, since time.Time) []string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var behind []string
+	for _, name := range names {
+		if c.applied[name] < index && c.logEnd[name] >= index && c.last[name].After(since) {
+			behind = append(behind, name)
+		}
+	}
+	return behind
 }
 
 func (c *peerContacts) answered(peer string, at time.Time) {

@@ -46,6 +46,7 @@ type raftServer struct {
 	contacts     *peerContacts
 	news         *leaderNews
 	leadership   *leadership
+	replicator   *replicator
 	syncedAhead  atomic.Uint64 // the last index syncAhead was asked for
 	proposals    chan struct{} // a slot per proposal waiting for goraft
 	// durableIndex is the store index up to which writes are known to be
@@ -63,6 +64,8 @@ type raftServer struct {
 	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
+	// lastVoteRequest is when a candidate last asked for a vote (UnixNano).
+	lastVoteRequest atomic.Int64
 	// electedAtIndex is the log's last index when this node last became
 	// leader: entries past it are of its own term.
 	electedAtIndex atomic.Uint64
@@ -71,6 +74,13 @@ type raftServer struct {
 	// promises (a failed fsync, a lost snapshot): it must stop.
 	failed   chan error
 	failOnce sync.Once
+
+	// serving is set once the node has caught up and serves clients.
+	serving atomic.Bool
+	// removedSelf is told when the node applies its own removal while
+	// serving; removed is closed when it must stop for that.
+	removedSelf chan struct{}
+	removed     chan struct{}
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -105,6 +115,8 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		leadership:    &leadership{},
 		proposals:     make(chan struct{}, maxProposals),
 		failed:        make(chan error, 1),
+		removedSelf:   make(chan struct{}, 1),
+		removed:       make(chan struct{}),
 		stop:          make(chan struct{}),
 	}
 	disk, err := raftdisk.Open(cfg.DataDir)
@@ -113,6 +125,14 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	s.disk = disk
 	s.snapshotAt = disk.SnapshotIndex()
+	s.replicator = &replicator{
+		news:          s.news,
+		leadership:    s.leadership,
+		idleHeartbeat: cfg.HeartbeatInterval,
+		batchBytes:    cfg.appendBatchBytes(),
+		stopped:       s.stop,
+		syncAhead:     s.syncAhead,
+	}
 	tr := newTransporter(s.peerTransport, cfg.ElectionTimeout, s)
 	srv, err := raft.NewServer(cfg.Name, cfg.DataDir, tr, s, s, cfg.RaftURL())
 	if err != nil {
@@ -132,6 +152,8 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := disk.Attach(srv); err != nil {
 		return nil, err
 	}
+	_, member := s.members.get(cfg.Name)
+	s.setCampaigning(member)
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
 		if e.Value().(string) == cfg.Name {
 			s.electedAtIndex.Store(s.lastLogIndex())
@@ -179,6 +201,7 @@ func (s *raftServer) bootstrap() error {
 		if err := s.joinCluster(machines); err != nil {
 			return fmt.Errorf("-C/-CF: %w", err)
 		}
+		return s.waitCaughtUp(last, machines, true)
 	default:
 		self := &JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 		// On an empty log goraft lets a node's join of itself make it the
@@ -189,7 +212,7 @@ func (s *raftServer) bootstrap() error {
 		log.Printf("raft: founded a new cluster as %q", s.cfg.Name)
 		return nil
 	}
-	return s.waitCaughtUp(last)
+	return s.waitCaughtUp(last, machines, false)
 }
 
 // catchUpPoll is how often a starting node checks whether it has caught up.
@@ -200,10 +223,27 @@ const catchUpPoll = 20 * time.Millisecond
 // when it has committed the no-op every new leader appends after the log's
 // last entry: goraft applies at start-up only what its saved commit index
 // covers, and the rest once a leader commits past it.
-func (s *raftServer) waitCaughtUp(last uint64) error {
+//
+// A node that restarts over a log in which it was removed, or that no
+// leader reaches for a while (it may have been removed while it was down),
+// asks to join again, through the members it knows and machines: a
+// cluster that no longer counts it never sends it anything. For a member
+// the join is a no-op. joined is true when this start has joined already.
+func (s *raftServer) waitCaughtUp(last uint64, machines []string, joined bool) error {
 	client := &http.Client{Transport: s.peerTransport, Timeout: s.cfg.ElectionTimeout}
 	nextReport := time.Now().Add(5 * time.Second)
+	noLeaderSince := time.Now()
+	var lastAsked time.Time
 	for {
+		_, _, leaderKnown := s.leader()
+		if leaderKnown {
+			noLeaderSince = time.Now()
+		}
+		if _, member := s.members.get(s.cfg.Name); !joined && time.Since(lastAsked) >= joinRetryInterval &&
+			(!member || time.Since(noLeaderSince) >= s.rejoinAfter()) {
+			lastAsked = time.Now()
+			joined = s.askToJoinAgain(member, machines)
+		}
 		if s.isLeader() {
 			if s.raft.CommitIndex() > last {
 				break
@@ -275,9 +315,11 @@ func (s *raftServer) lastLogIndex() uint64 {
 
 // startBackground starts the jobs that run for the node's whole life.
 func (s *raftServer) startBackground() {
-	s.wg.Add(2)
+	s.serving.Store(true)
+	s.wg.Add(3)
 	go s.runExpiry()
 	go s.every(s.cfg.ElectionTimeout, s.leaveStuckSnapshotting)
+	go s.watchRemoval()
 	if s.cfg.Snapshot {
 		s.wg.Add(1)
 		go s.every(time.Second, s.snapshotIfDue)
@@ -513,6 +555,9 @@ func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
 // recordCandidacy persists this node's vote for itself before it asks any
 // peer for a vote.
 func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
+	if _, member := s.members.get(s.cfg.Name); !member {
+		return errNotMember
+	}
 	return s.disk.Terms().ObserveVote(req.Term, req.CandidateName)
 }
 
@@ -533,6 +578,8 @@ func (s *raftServer) Recovery(state []byte) error {
 		return fmt.Errorf("recover store from snapshot: %w", err)
 	}
 	s.members.rebuild(s.store)
+	_, member := s.members.get(s.cfg.Name)
+	s.setCampaigning(member)
 	return nil
 }
 
@@ -560,14 +607,15 @@ func (s *raftServer) snapshotIfDue() {
 	if commit-s.snapshotAt < s.cfg.SnapshotCount {
 		return
 	}
-	// TakeSnapshot copies goraft's peer map without a lock: no join may be
-	// applied meanwhile. New joins wait for joinMu, joins from a leader for
-	// memberChange, and one already in the log waits for the next round.
+	// TakeSnapshot copies goraft's peer map without a lock: no join or
+	// remove may be applied meanwhile. New ones wait for joinMu, those from a
+	// leader for memberChange, and one already in the log waits for the next
+	// round.
 	s.joinMu.Lock()
 	defer s.joinMu.Unlock()
 	s.memberChange.Lock()
 	defer s.memberChange.Unlock()
-	if s.disk.Pending(s.raft, joinCommandName) {
+	if s.disk.Pending(s.raft, joinCommandName) || s.disk.Pending(s.raft, removeCommandName) {
 		return
 	}
 	var peers []string

@@ -120,6 +120,13 @@ type selfStats struct {
 	SendPkgRate          float64 `json:"sendPkgRate,omitempty"`
 }
 
+// dropFollower forgets a removed member's figures.
+func (s *raftStats) dropFollower(peer string) {
+	s.mu.Lock()
+	delete(s.followers, peer)
+	s.mu.Unlock()
+}
+
 func (s *raftStats) fillSelf(out *selfStats, now time.Time) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -175,6 +175,14 @@ type replicator struct {
 	confirmed map[string]peerPosition
 }
 
+// forget drops what peer said: it did not answer, refused, or is no
+// longer a member.
+func (r *replicator) forget(peer string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.confirmed, peer)
+}
+
 type peerPosition struct{ term, index, commit uint64 }
 
 // caughtUp reports whether peer confirmed holding the leader's log up to
@@ -187,14 +195,10 @@ func (r *replicator) caughtUp(peer string, term, index uint64) (ok bool, commit 
 }
 
 // answered records how far peer's answer in term says its log matches, and
-// its commit index; ok false forgets what it said before.
-func (r *replicator) answered(peer string, term, index, commit uint64, ok bool) {
+// its commit index.
+func (r *replicator) answered(peer string, term, index, commit uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if !ok {
-		delete(r.confirmed, peer)
-		return
-	}
 	if r.confirmed == nil {
 		r.confirmed = make(map[string]peerPosition)
 	}

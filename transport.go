@@ -66,14 +66,7 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 		gate:              s.gate,
 		contacts:          s.contacts,
 		beforeVoteRequest: s.recordCandidacy,
-		replicator: &replicator{
-			news:          s.news,
-			leadership:    s.leadership,
-			idleHeartbeat: s.cfg.HeartbeatInterval,
-			batchBytes:    s.cfg.appendBatchBytes(),
-			stopped:       s.stop,
-			syncAhead:     s.syncAhead,
-		},
+		replicator:        s.replicator,
 	}
 }
 
@@ -154,14 +147,19 @@ func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer,
 	t.stats.sentAppend(peer.Name, time.Since(sent), ok)
 	if !ok {
 		t.gate.appendEnds(peer.Name, req.PrevLogIndex)
-		r.answered(peer.Name, req.Term, 0, 0, false)
+		r.forget(peer.Name)
 		r.pause(srv, req.Term)
 		return nil
 	}
 	r.news.sawTerm(resp.Term())
-	r.answered(peer.Name, req.Term, req.PrevLogIndex+uint64(len(req.Entries)), resp.CommitIndex(), resp.Success() && resp.Term() == req.Term)
+	if resp.Success() && resp.Term() == req.Term {
+		r.answered(peer.Name, req.Term, req.PrevLogIndex+uint64(len(req.Entries)), resp.CommitIndex())
+	} else {
+		r.forget(peer.Name)
+	}
 	if resp.Term() == req.Term {
 		t.contacts.answered(peer.Name, time.Now())
+		t.contacts.appended(peer.Name, resp.Index(), resp.CommitIndex())
 	}
 	t.gate.appendEnds(peer.Name, heldAfterAppend(req, resp))
 	return resp

@@ -177,6 +177,9 @@ type cluster struct {
 	onKill func()
 	// ackedIndex is the highest index acknowledged to a client so far.
 	ackedIndex func() uint64
+	// spare joins and leaves the cluster (see churnMembership); it is none
+	// of members, which the checks cover. nil until first needed.
+	spare *member
 
 	mu       sync.Mutex
 	excluded map[*member]bool // members that could not be brought back
@@ -273,42 +276,17 @@ func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 	}
 	t.Cleanup(c.shutdown)
 	for i := range n {
-		name := fmt.Sprintf("node%d", i+1)
-		clientAddr, err := freeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		listenAddr, err := freeAddr()
-		if err != nil {
-			t.Fatal(err)
-		}
-		pl, err := testnode.Listen()
-		if err != nil {
-			t.Fatal(err)
-		}
-		m := &member{
-			idx:        i,
-			name:       name,
-			clientAddr: clientAddr,
-			listenAddr: listenAddr,
-			proxy:      newPeerProxy(name, pl, listenAddr),
-			dataDir:    filepath.Join(c.dir, name+".etcd"),
-			logPath:    filepath.Join(c.dir, name+".log"),
-			onExit:     c.exited,
-		}
-		m.args = append([]string{
-			"-n", name,
-			"-c", clientAddr,
-			"-s", m.proxy.addr(),
-			"-sl", listenAddr,
-			"-d", m.dataDir,
-		}, memberFlags...)
+		var join []string
 		if i > 0 {
-			m.args = append(m.args, "-C", c.members[0].proxy.addr())
+			join = []string{c.members[0].proxy.addr()}
+		}
+		m, err := c.newMember(i, join)
+		if err != nil {
+			t.Fatal(err)
 		}
 		c.members = append(c.members, m)
 		if err := c.startAndWait(m); err != nil {
-			t.Fatalf("starting %s: %v", name, err)
+			t.Fatalf("starting %s: %v", m.name, err)
 		}
 	}
 	if _, err := c.waitHealthy(healthTimeout); err != nil {
@@ -317,8 +295,53 @@ func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 	return c
 }
 
+// newMember prepares member number i (node<i+1>), behind a proxy of its
+// own, to join through the raft addresses join (none: it founds).
+func (c *cluster) newMember(i int, join []string) (*member, error) {
+	name := fmt.Sprintf("node%d", i+1)
+	clientAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	listenAddr, err := freeAddr()
+	if err != nil {
+		return nil, err
+	}
+	pl, err := testnode.Listen()
+	if err != nil {
+		return nil, err
+	}
+	m := &member{
+		idx:        i,
+		name:       name,
+		clientAddr: clientAddr,
+		listenAddr: listenAddr,
+		proxy:      newPeerProxy(name, pl, listenAddr),
+		dataDir:    filepath.Join(c.dir, name+".etcd"),
+		logPath:    filepath.Join(c.dir, name+".log"),
+		onExit:     c.exited,
+	}
+	m.args = append([]string{
+		"-n", name,
+		"-c", clientAddr,
+		"-s", m.proxy.addr(),
+		"-sl", listenAddr,
+		"-d", m.dataDir,
+	}, memberFlags...)
+	if len(join) > 0 {
+		m.args = append(m.args, "-C", strings.Join(join, ","))
+	}
+	return m, nil
+}
+
 // shutdown kills every member and closes the proxies.
 func (c *cluster) shutdown() {
+	if c.spare != nil {
+		if err := c.spare.kill(); err != nil {
+			c.t.Errorf("cleanup: %v", err)
+		}
+		c.spare.proxy.close()
+	}
 	for _, m := range c.members {
 		if err := m.kill(); err != nil {
 			c.t.Errorf("cleanup: %v", err)
@@ -383,9 +406,18 @@ func (c *cluster) get(m *member, path string) (int, string, error) {
 	return resp.StatusCode, string(b), err
 }
 
+// withSpare is the members and the spare, if there is one: the spare may
+// lead while it is a member.
+func (c *cluster) withSpare() []*member {
+	if c.spare == nil {
+		return c.members
+	}
+	return append(append([]*member(nil), c.members...), c.spare)
+}
+
 // byRaftURL maps an advertised raft URL (a proxy's) to its member.
 func (c *cluster) byRaftURL(u string) *member {
-	for _, m := range c.members {
+	for _, m := range c.withSpare() {
 		if m.raftURL() == u {
 			return m
 		}
@@ -399,7 +431,7 @@ func (c *cluster) byClientURL(raw string) *member {
 	if err != nil {
 		return nil
 	}
-	for _, m := range c.members {
+	for _, m := range c.withSpare() {
 		if u.Scheme == "http" && u.Host == m.clientAddr {
 			return m
 		}

@@ -120,13 +120,14 @@ const (
 	partitionLeader faultKind = "partition leader 2s"
 )
 
-var faultCycle = []faultKind{killLeader, killRandom, pauseLeader, restartAll, partitionLeader}
+var faultCycle = []faultKind{killLeader, killRandom, pauseLeader, restartAll, partitionLeader, churnMembership}
 
 // nemesis injects faults into the cluster.
 type nemesis struct {
-	c   *cluster
-	tl  *timeline
-	rng *rand.Rand
+	c      *cluster
+	tl     *timeline
+	rng    *rand.Rand
+	churns int // churnMembership rounds so far
 }
 
 func (n *nemesis) leader() (*member, error) { return n.c.findLeader(healthTimeout, nil) }
@@ -227,6 +228,9 @@ func (n *nemesis) inject(kind faultKind) error {
 		time.Sleep(time.Until(start.Add(partitionFor)))
 		n.tl.add("heal")
 		return nil
+	case churnMembership:
+		n.churns++
+		return n.churn(n.churns - 1)
 	}
 	return fmt.Errorf("unknown fault %q", kind)
 }
@@ -241,6 +245,9 @@ func TestFaults(t *testing.T) {
 	tl.add("seed %d (FAULTS_SEED=%d makes the same random choices), faults for %v", cfg.seed, cfg.seed, cfg.duration)
 
 	c := newCluster(t, 3, tl)
+	if err := c.newSpare(); err != nil {
+		t.Fatal(err)
+	}
 	w := newWorkload(c, registers)
 	c.onKill = w.tr.CloseIdleConnections
 	c.ackedIndex = w.maxAcked
