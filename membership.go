@@ -137,10 +137,15 @@ func (s *raftServer) awaitMembersApplied(index uint64, joiner string) error {
 		select {
 		case <-s.stop:
 			return errors.New("stopped while members applied a membership change")
-		case <-time.After(s.cfg.HeartbeatInterval):
+		case <-time.After(appliedPoll):
 		}
 	}
 }
+
+// appliedPoll is how often a leader looks whether the members have applied
+// a membership change: they say so in their answers to appends, which
+// come as soon as the leader commits, not on the idle heartbeat.
+const appliedPoll = 5 * time.Millisecond
 
 // removeHandler takes a member out of the cluster: DELETE /remove/NAME.
 // Followers send the request to the leader, as for a join.
