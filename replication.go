@@ -288,7 +288,8 @@ func (r *replicator) addAppended(srv raft.Server, req *raft.AppendEntriesRequest
 	}
 	entries := srv.LogEntries()
 	if len(entries) == 0 {
-		return false, 0
+		// A compaction kept nothing past the commit index.
+		return false, srv.CommitIndex()
 	}
 	first := entries[0].Index()
 	last = entries[len(entries)-1].Index()
