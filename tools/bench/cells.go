@@ -70,6 +70,7 @@ func cellsFor(members int) []cell {
 		watchLatencyCell(),
 		fanoutCell(),
 		memoryCell(),
+		largeStoreCell(),
 	)
 }
 

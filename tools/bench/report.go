@@ -32,6 +32,8 @@ type cellResult struct {
 	// CPUPercent is of one core, all members together.
 	CPUPercent float64           `json:"cpuPercentOfOneCore,omitempty"`
 	Memory     map[string]memory `json:"memory,omitempty"`
+	// RestartSeconds is how long a restarted member took to serve again.
+	RestartSeconds float64 `json:"restartSeconds,omitempty"`
 	// LeaderChanges is the most new leaders any member logged during the
 	// cell; only clusters have it.
 	LeaderChanges *int `json:"leaderChanges,omitempty"`

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// The large store of issue 9's memory target: a million keys of 100-byte
+// values, written once, then the member restarted over them.
+const (
+	largeStoreKeys    = 1_000_000
+	largeStoreClients = 128
+	// largeStoreSettle lets a snapshot that the load set off finish before
+	// the memory is read.
+	largeStoreSettle = 5 * time.Second
+	restartTimeout   = 2 * time.Minute
+)
+
+var largeValue = strings.Repeat("v", 100)
+
+func largeKey(n int) string { return "large/" + strconv.Itoa(n) }
+
+var (
+	largeRSS     = measure{"RSS MB with the million keys", false, func(r cellResult) float64 { return float64(r.Memory["loaded"].RSS) / (1 << 20) }, oneDecimal}
+	largePeakRSS = measure{"peak RSS MB while writing them", false, func(r cellResult) float64 { return float64(r.Memory["loaded"].Peak) / (1 << 20) }, oneDecimal}
+	restartSecs  = measure{"s from restart to serving them", false, func(r cellResult) float64 { return r.RestartSeconds }, seconds}
+	restartRSS   = measure{"RSS MB after the restart", false, func(r cellResult) float64 { return float64(r.Memory["restarted"].RSS) / (1 << 20) }, oneDecimal}
+)
+
+func seconds(v float64) string { return strconv.FormatFloat(v, 'f', 2, 64) }
+
+// largeStoreCell writes the million keys, reads the member's memory, then
+// restarts it (SIGTERM, then the same command) and times how long it takes
+// to serve the first and the last key again. A member that serves before
+// its store is whole fails the cell.
+func largeStoreCell() cell {
+	return cell{
+		name:     "a million keys of 100 bytes",
+		measures: []measure{largeRSS, largePeakRSS, restartSecs, restartRSS},
+		instant:  true,
+		run: func(ctx context.Context, env *cellEnv) (cellResult, error) {
+			r := cellResult{Memory: make(map[string]memory)}
+			if err := env.writeLarge(ctx); err != nil {
+				return r, err
+			}
+			select {
+			case <-time.After(largeStoreSettle):
+			case <-ctx.Done():
+				return r, ctx.Err()
+			}
+			m := env.target
+			mem, err := m.memory()
+			if err != nil {
+				return r, err
+			}
+			r.Memory["loaded"] = mem
+			args := m.cmd.Args[1:]
+			m.kill()
+			started := time.Now()
+			if err := m.start(m.cmd.Path, args); err != nil {
+				return r, err
+			}
+			if err := env.awaitWhole(ctx); err != nil {
+				return r, err
+			}
+			r.RestartSeconds = time.Since(started).Seconds()
+			if r.Memory["restarted"], err = m.memory(); err != nil {
+				return r, err
+			}
+			return r, nil
+		},
+	}
+}
+
+// writeLarge writes every key of the large store once.
+func (e *cellEnv) writeLarge(ctx context.Context) error {
+	client := newClient(largeStoreClients, requestTimeout)
+	defer client.CloseIdleConnections()
+	var (
+		next     atomic.Int64
+		firstErr error
+		once     sync.Once
+		wg       sync.WaitGroup
+	)
+	for range largeStoreClients {
+		wg.Go(func() {
+			for k := int(next.Add(1)) - 1; k < largeStoreKeys && ctx.Err() == nil; k = int(next.Add(1)) - 1 {
+				if _, err := e.write(ctx, client, largeKey(k), largeValue); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("writing key %d of %d: %w", k, largeStoreKeys, err) })
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if firstErr == nil {
+		firstErr = ctx.Err()
+	}
+	return firstErr
+}
+
+// awaitWhole waits until the restarted member serves the first and the
+// last key; serving one of them without the other is a partial store.
+func (e *cellEnv) awaitWhole(ctx context.Context) error {
+	ctx, cancel := context.WithTimeout(ctx, restartTimeout)
+	defer cancel()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		_, firstErr := e.read(ctx, control, largeKey(0))
+		_, lastErr := e.read(ctx, control, largeKey(largeStoreKeys-1))
+		switch {
+		case firstErr == nil && lastErr == nil:
+			return nil
+		case (firstErr == nil) != (lastErr == nil):
+			return fmt.Errorf("the restarted member served a partial store: first key %v, last key %v", firstErr, lastErr)
+		}
+		select {
+		case <-poll.C:
+		case <-ctx.Done():
+			return errors.Join(errors.New("the restarted member did not serve its keys in time"), lastErr)
+		}
+	}
+}
