@@ -178,11 +178,12 @@ func (h *clientHandlers) writeDispatchFailure(w http.ResponseWriter, r *http.Req
 }
 
 // redirectToLeader answers 307 to the same path and query on the leader's
-// client URL; curl -L and go-etcd send the request again there.
+// client URL; curl -L and go-etcd send the request again there. Nothing was
+// proposed here, so without a leader to send the client to it answers 301.
 func (h *clientHandlers) redirectToLeader(w http.ResponseWriter, r *http.Request) {
-	_, leader, ok := h.raft.leader()
-	if !ok {
-		writeError(w, etcderr.New(etcderr.RaftInternal, "no leader is known"))
+	leader, err := h.raft.liveLeader()
+	if err != nil {
+		writeError(w, etcderr.New(etcderr.LeaderElect, err.Error()))
 		return
 	}
 	w.Header().Set("Location", leader.EtcdURL+r.URL.RequestURI())
@@ -241,8 +242,8 @@ func (h *clientHandlers) machines(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *clientHandlers) leader(w http.ResponseWriter, _ *http.Request) {
-	_, leader, ok := h.raft.leader()
-	if !ok {
+	leader, err := h.raft.liveLeader()
+	if err != nil {
 		writeError(w, etcderr.New(etcderr.LeaderElect, ""))
 		return
 	}
@@ -336,17 +337,37 @@ func errorStatus(code int) int {
 	}
 }
 
+// writeError answers an error. A failure of raft is error 301 when nothing
+// was proposed, so that a client knows a retry is safe, and error 300 when
+// the request may have taken effect.
 func writeError(w http.ResponseWriter, err error) {
 	var etcdErr *etcderr.Error
 	if !errors.As(err, &etcdErr) {
-		etcdErr = etcderr.New(etcderr.RaftInternal, publicCause(err))
+		code := etcderr.RaftInternal
+		if notProposed(err) {
+			code = etcderr.LeaderElect
+		}
+		etcdErr = etcderr.New(code, publicCause(err))
 	}
 	writeJSON(w, errorStatus(etcdErr.Code), etcdErr)
 }
 
+// refusals are the failures of a request refused before anything was
+// proposed.
+var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals}
+
+func notProposed(err error) bool {
+	for _, refusal := range refusals {
+		if errors.Is(err, refusal) {
+			return true
+		}
+	}
+	return false
+}
+
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = []error{errCommandTimeout, errNoQuorum, errTooManyProposals, errNotDurable, errNotLeader}
+var publicErrors = append([]error{errCommandTimeout, errNotDurable}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.

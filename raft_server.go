@@ -56,7 +56,8 @@ type raftServer struct {
 	// reads it without a lock.
 	leaderMu    sync.Mutex
 	leaderName  string
-	leaderSeq   uint64 // leader changes goraft announced
+	leaderSeq   uint64    // leader changes goraft announced
+	leaderHeard time.Time // when this node last heard from leaderName
 	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
@@ -82,6 +83,7 @@ const flushCommitEvery = 1000
 var (
 	errNotLeader      = errors.New("this node is not the leader")
 	errCommandTimeout = errors.New("raft: the command was not committed in time; its outcome is unknown")
+	errNoLeader       = errors.New("no leader is known")
 )
 
 // newRaftServer opens the data directory and starts goraft over it. The
@@ -347,6 +349,9 @@ func (s *raftServer) leaderLearned(seen uint64, name string) {
 	if s.leaderSeq == seen {
 		s.setLeaderLocked(name)
 	}
+	if s.leaderName == name {
+		s.leaderHeard = time.Now()
+	}
 }
 
 func (s *raftServer) setLeaderLocked(name string) {
@@ -355,6 +360,7 @@ func (s *raftServer) setLeaderLocked(name string) {
 	}
 	s.leaderName = name
 	now := time.Now()
+	s.leaderHeard = now
 	s.leaderSince.Store(&now)
 	if name == "" {
 		log.Printf("raft: no leader (election in progress)")
@@ -368,6 +374,28 @@ func (s *raftServer) leaderNameNow() string {
 	s.leaderMu.Lock()
 	defer s.leaderMu.Unlock()
 	return s.leaderName
+}
+
+// liveLeader is the leader clients may be sent to: the one goraft names,
+// unless this node follows it and has not heard from it for an election
+// timeout. goraft goes on naming a dead leader until this node campaigns,
+// up to another election timeout later, and in its snapshotting state
+// until the node moves it on (leaveStuckSnapshotting).
+func (s *raftServer) liveLeader() (member, error) {
+	s.leaderMu.Lock()
+	name, silent := s.leaderName, time.Since(s.leaderHeard)
+	s.leaderMu.Unlock()
+	if name == "" {
+		return member{}, errNoLeader
+	}
+	if name != s.cfg.Name && silent > s.cfg.ElectionTimeout {
+		return member{}, fmt.Errorf("%w: %s has not been heard from for %v", errNoLeader, name, silent.Round(time.Millisecond))
+	}
+	m, ok := s.members.get(name)
+	if !ok {
+		return member{}, fmt.Errorf("%w: %s is not a member here yet", errNoLeader, name)
+	}
+	return m, nil
 }
 
 // machineURLs returns the client URLs of all members, the leader first.
