@@ -25,6 +25,7 @@ func TestErrorCodeSaysWhetherAnythingWasProposed(t *testing.T) {
 		{errNoQuorum, etcderr.LeaderElect},
 		{errNotLeader, etcderr.LeaderElect},
 		{fmt.Errorf("%w: node2 has not been heard from for 151ms", errNoLeader), etcderr.LeaderElect},
+		{errLeaderBehind, etcderr.LeaderElect},
 		{fmt.Errorf("set: %w", errCommandTimeout), etcderr.RaftInternal},
 		{errNotDurable, etcderr.RaftInternal},
 		{errors.New("command failed to be committed due to node failure"), etcderr.RaftInternal},

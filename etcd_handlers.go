@@ -95,6 +95,9 @@ func (h *clientHandlers) get(w http.ResponseWriter, r *http.Request, key string)
 			h.writeDispatchFailure(w, r, err)
 			return
 		}
+	} else if err := h.raft.awaitLeaderCaughtUp(); err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := h.raft.awaitDurable(); err != nil {
 		writeError(w, err)
@@ -211,6 +214,12 @@ func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
 		since = index
 	default:
 		methodNotAllowed(w, r, "GET, POST")
+		return
+	}
+	// A store that is behind would show changes acknowledged before the
+	// watch as if they came after it.
+	if err := h.raft.awaitLeaderCaughtUp(); err != nil {
+		writeError(w, err)
 		return
 	}
 	watcher, err := h.store.Watch(key, since)
@@ -354,7 +363,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals}
+var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals, errLeaderBehind}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {

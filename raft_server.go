@@ -64,6 +64,9 @@ type raftServer struct {
 	// electedAtIndex is the log's last index when this node last became
 	// leader: entries past it are of its own term.
 	electedAtIndex atomic.Uint64
+	// readsWaitBelow is, on a new leader, one past electedAtIndex: plain
+	// reads wait until the commit index reaches it. 0 once they need not.
+	readsWaitBelow atomic.Uint64
 
 	// failed receives the error that stopped the node from keeping its
 	// promises (a failed fsync, a lost snapshot): it must stop.
@@ -84,6 +87,7 @@ var (
 	errNotLeader      = errors.New("this node is not the leader")
 	errCommandTimeout = errors.New("raft: the command was not committed in time; its outcome is unknown")
 	errNoLeader       = errors.New("no leader is known")
+	errLeaderBehind   = errors.New("raft: this leader was just elected and has not yet committed an entry of its term, so its store may be behind")
 )
 
 // newRaftServer opens the data directory and starts goraft over it. The
@@ -129,7 +133,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
 		if e.Value().(string) == cfg.Name {
-			s.electedAtIndex.Store(s.lastLogIndex())
+			last := s.lastLogIndex()
+			s.electedAtIndex.Store(last)
+			s.readsWaitBelow.Store(last + 1)
+		} else {
+			s.readsWaitBelow.Store(0)
 		}
 		s.leaderChanged(e.Value().(string))
 	})
@@ -488,6 +496,50 @@ func (s *raftServer) readBarrier() error {
 	}
 	_, err := s.doWithTimeout(raft.NOPCommand{})
 	return err
+}
+
+// awaitLeaderCaughtUp returns once this node, if it leads, has committed
+// an entry of its own term, and so applied every entry committed before
+// it: a new leader holds every acknowledged write, but applies those its
+// predecessor committed only once it commits an entry itself. It waits as
+// long as a write would. A follower returns at once: its reads may be
+// stale by design.
+func (s *raftServer) awaitLeaderCaughtUp() error {
+	if !s.leaderBehind() {
+		return nil
+	}
+	deadline := time.NewTimer(s.cfg.CommandTimeout)
+	defer deadline.Stop()
+	tick := time.NewTicker(s.cfg.HeartbeatInterval)
+	defer tick.Stop()
+	for s.leaderBehind() {
+		select {
+		case <-tick.C:
+		case <-deadline.C:
+			return errLeaderBehind
+		case <-s.stop:
+			return errLeaderBehind
+		}
+	}
+	return nil
+}
+
+// leaderBehind reports whether this node leads and has not committed an
+// entry of its term yet. goraft applies entries under the lock CommitIndex
+// takes, so what it shows is applied; and it announces a leadership, which
+// sets readsWaitBelow, under the lock State takes. Once caught up, reads
+// cost one atomic load, not goraft's locks, until the next election.
+func (s *raftServer) leaderBehind() bool {
+	mark := s.readsWaitBelow.Load()
+	if mark == 0 || !s.isLeader() {
+		return false
+	}
+	if s.raft.CommitIndex() < mark {
+		return true
+	}
+	// A later leadership has a higher mark, as its log holds this commit.
+	s.readsWaitBelow.CompareAndSwap(mark, 0)
+	return false
 }
 
 // doWithTimeout is goraft's Do with a deadline: Do itself waits forever

@@ -1,12 +1,24 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
+	"log"
+	"math"
+	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/internal/testnode"
 )
@@ -143,4 +155,170 @@ func checkNoRedirectToSilentLeader(t *testing.T, c *cluster, n *node) {
 		}
 	}
 	c.waitLeader(electionTimeout)
+}
+
+// TestNewLeaderServesNoStaleRead: a new leader holds every committed entry
+// but may not have applied them yet; it serves plain reads and watches only
+// once it has committed an entry of its own term. The write below commits
+// on the leader and heir alone, the leader is killed before heir hears of
+// the commit, and the third member is kept from taking any entry: heir is
+// elected and can commit nothing.
+func TestNewLeaderServesNoStaleRead(t *testing.T) {
+	c, gates := startGatedCluster(t, 3, "-timeout", "1s")
+	leader := c.waitLeader(electionTimeout)
+	followers := c.others(leader)
+	heir, other := followers[0], followers[1]
+	const marker = "acknowledged-before-the-election"
+	gates[other].starve()
+	gates[heir].cutAfter([]byte(marker))
+	w := leader.set("/stale/k", marker)
+	leader.crash()
+
+	waitFor(t, electionTimeout, heir.name+" to lead", func() (bool, string) {
+		status, body := heir.peek("/v1/leader")
+		return status == http.StatusOK && body == heir.raftURL(""), fmt.Sprintf("%d %s", status, body)
+	})
+	r := heir.do(http.MethodGet, "/v1/keys/stale/k", nil)
+	if r.Status == http.StatusNotFound {
+		t.Fatalf("%v: a stale read on the new leader: the write at index %d was acknowledged before the election", r, w.Index)
+	}
+	expectError(t, r, http.StatusInternalServerError, 301)
+	r = heir.do(http.MethodGet, "/v1/watch/stale", nil)
+	expectError(t, r, http.StatusInternalServerError, 301)
+
+	gates[other].open()
+	waitFor(t, electionTimeout, heir.name+" to serve the acknowledged write", func() (bool, string) {
+		r := heir.do(http.MethodGet, "/v1/keys/stale/k", nil)
+		if r.Status == http.StatusOK {
+			if e := expectEvent(t, r); e.Value != marker || e.Index != w.Index {
+				t.Fatalf("%v: want the write at index %d", r, w.Index)
+			}
+			return true, ""
+		}
+		expectError(t, r, http.StatusInternalServerError, 301)
+		return false, r.String()
+	})
+}
+
+// startGatedCluster starts a cluster like startCluster, with an appendGate
+// on each member's raft address.
+func startGatedCluster(t *testing.T, size int, flags ...string) (*cluster, map[*node]*appendGate) {
+	t.Helper()
+	c := newCluster(t, flags...)
+	gates := map[*node]*appendGate{}
+	for i := 1; i <= size; i++ {
+		name := fmt.Sprintf("node%d", i)
+		l, err := testnode.Listen()
+		if err != nil {
+			t.Fatal(err)
+		}
+		listen := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+		extra := []string{"-sl", listen}
+		if i > 1 {
+			extra = append(extra, "-C", c.members[0].raftAddr())
+		}
+		n := newNode(t, name, freePort(t), l.Addr().(*net.TCPAddr).Port, filepath.Join(c.base, name+".etcd"), c.base,
+			append(append([]string{}, flags...), extra...)...)
+		gates[n] = newAppendGate(t, l, listen)
+		n.start()
+		n.mustBeReady()
+		c.members = append(c.members, n)
+	}
+	c.waitLeader(readyTimeout)
+	return c, gates
+}
+
+// appendGate serves a member's advertised raft address and forwards every
+// peer message to the address it listens on, except appends it holds back.
+type appendGate struct {
+	rp *httputil.ReverseProxy
+
+	mu     sync.Mutex
+	mode   gateMode
+	marker []byte
+}
+
+type gateMode int
+
+const (
+	// passing forwards everything.
+	passing gateMode = iota
+	// starving forwards each append emptied of its entries and pointing
+	// past the end of the member's log: the member refuses it, so it takes
+	// no entry and tells the leader so, yet it hears from the leader and
+	// does not campaign.
+	starving
+	// cutting forwards appends until one carries the marker, then turns
+	// to refusing.
+	cutting
+	// refusing answers every append 503.
+	refusing
+)
+
+func newAppendGate(t *testing.T, l net.Listener, target string) *appendGate {
+	tr := testnode.NewTransport()
+	g := &appendGate{rp: &httputil.ReverseProxy{
+		Rewrite:   func(r *httputil.ProxyRequest) { r.SetURL(&url.URL{Scheme: "http", Host: target}) },
+		Transport: tr,
+		ErrorLog:  log.New(io.Discard, "", 0),
+	}}
+	srv := &http.Server{Handler: g, ReadHeaderTimeout: requestTimeout, ErrorLog: log.New(io.Discard, "", 0)}
+	go srv.Serve(l)
+	t.Cleanup(func() {
+		srv.Close()
+		tr.CloseIdleConnections()
+	})
+	return g
+}
+
+func (g *appendGate) starve() { g.set(starving, nil) }
+
+func (g *appendGate) cutAfter(marker []byte) { g.set(cutting, marker) }
+
+func (g *appendGate) open() { g.set(passing, nil) }
+
+func (g *appendGate) set(mode gateMode, marker []byte) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.mode, g.marker = mode, marker
+}
+
+func (g *appendGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path != "/log/append" {
+		g.rp.ServeHTTP(w, r)
+		return
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		panic(http.ErrAbortHandler)
+	}
+	g.mu.Lock()
+	mode := g.mode
+	if mode == cutting && bytes.Contains(body, g.marker) {
+		// This one passes; none after it.
+		g.mode = refusing
+	}
+	g.mu.Unlock()
+	switch mode {
+	case refusing:
+		http.Error(w, "held back by the test", http.StatusServiceUnavailable)
+		return
+	case starving:
+		req := &raft.AppendEntriesRequest{}
+		if _, err := req.Decode(bytes.NewReader(body)); err != nil {
+			http.Error(w, "the gate cannot decode the append: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		req.Entries = nil
+		req.PrevLogIndex = math.MaxInt64
+		var b bytes.Buffer
+		if _, err := req.Encode(&b); err != nil {
+			http.Error(w, "the gate cannot encode the append: "+err.Error(), http.StatusInternalServerError)
+			return
+		}
+		body = b.Bytes()
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	r.ContentLength = int64(len(body))
+	g.rp.ServeHTTP(w, r)
 }
