@@ -30,7 +30,7 @@ func TestErrorsTellWhetherAWriteWasProposed(t *testing.T) {
 	// A longer election timeout than the default, so that the leader still
 	// proposes the first write after its followers are killed, whatever the
 	// load: it refuses only after three election timeouts of silence.
-	c := startCluster(t, 3, "-timeout", "1s", "-election", "300ms")
+	c := startCluster(t, 3, "-timeout", "1s", "-election", "500ms")
 	leader := c.waitLeader(electionTimeout)
 	followers := c.others(leader)
 	for _, f := range followers {
@@ -81,7 +81,7 @@ func TestErrorsTellWhetherAWriteWasProposed(t *testing.T) {
 	survivor := c.others(last)[0]
 	killed := time.Now()
 	last.crash()
-	silent := killed.Add(300*time.Millisecond + silenceSlack)
+	silent := killed.Add(500*time.Millisecond + silenceSlack)
 	waitFor(t, electionTimeout, survivor.name+" to say that it knows no leader", func() (bool, string) {
 		sent := time.Now()
 		r := survivor.do(http.MethodPost, "/v1/keys/errs/noleader", form("value", "x"))
