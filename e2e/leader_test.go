@@ -164,7 +164,10 @@ func checkNoRedirectToSilentLeader(t *testing.T, c *cluster, n *node) {
 // the commit, and the third member is kept from taking any entry: heir is
 // elected and can commit nothing.
 func TestNewLeaderServesNoStaleRead(t *testing.T) {
-	c, gates := startGatedCluster(t, 3, "-timeout", "1s")
+	// A long election timeout: were the third member to campaign (its
+	// heartbeats late on a loaded machine), heir would step down, and a
+	// follower's reads may be stale by design.
+	c, gates := startGatedCluster(t, 3, "-timeout", "1s", "-election", "1s")
 	leader := c.waitLeader(electionTimeout)
 	followers := c.others(leader)
 	heir, other := followers[0], followers[1]
