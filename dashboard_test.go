@@ -14,7 +14,7 @@ import (
 
 // A node that is still catching up serves the dashboard's page, which says
 // so, and answers everything else, the page's event stream included, with
-// error 300.
+// error 301: nothing was proposed.
 func TestStartingNodeServesTheDashboardPage(t *testing.T) {
 	gate := &startupGate{}
 	for _, tt := range []struct {
@@ -34,8 +34,8 @@ func TestStartingNodeServesTheDashboardPage(t *testing.T) {
 			t.Errorf("GET %s while starting: %d, want %d", tt.path, w.Code, tt.status)
 		}
 		var e etcderr.Error
-		if tt.starting && (json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Code != etcderr.RaftInternal || !strings.HasPrefix(e.Cause, "the node is starting")) {
-			t.Errorf("GET %s while starting: %s, want error 300 saying the node is starting", tt.path, w.Body)
+		if tt.starting && (json.Unmarshal(w.Body.Bytes(), &e) != nil || e.Code != etcderr.LeaderElect || !strings.HasPrefix(e.Cause, "the node is starting")) {
+			t.Errorf("GET %s while starting: %s, want error 301 saying the node is starting", tt.path, w.Body)
 		}
 	}
 }

@@ -167,6 +167,9 @@ func (h *clientHandlers) get(w http.ResponseWriter, r *http.Request, key string)
 			h.writeDispatchFailure(w, r, err)
 			return
 		}
+	} else if err := h.raft.awaitLeaderCaughtUp(); err != nil {
+		writeError(w, err)
+		return
 	}
 	if err := h.raft.awaitDurable(); err != nil {
 		writeError(w, err)
@@ -254,11 +257,12 @@ func (h *clientHandlers) writeDispatchFailure(w http.ResponseWriter, r *http.Req
 }
 
 // redirectToLeader answers 307 to the same path and query on the leader's
-// client URL; curl -L and go-etcd send the request again there.
+// client URL; curl -L and go-etcd send the request again there. Nothing was
+// proposed here, so without a leader to send the client to it answers 301.
 func (h *clientHandlers) redirectToLeader(w http.ResponseWriter, r *http.Request) {
-	_, leader, ok := h.raft.leader()
-	if !ok {
-		writeError(w, etcderr.New(etcderr.RaftInternal, "no leader is known"))
+	leader, err := h.raft.liveLeader()
+	if err != nil {
+		writeError(w, etcderr.New(etcderr.LeaderElect, err.Error()))
 		return
 	}
 	w.Header().Set("Location", leader.EtcdURL+r.URL.RequestURI())
@@ -286,6 +290,12 @@ func (h *clientHandlers) watch(w http.ResponseWriter, r *http.Request) {
 		since = index
 	default:
 		methodNotAllowed(w, r, "GET, POST")
+		return
+	}
+	// A store that is behind would show changes acknowledged before the
+	// watch as if they came after it.
+	if err := h.raft.awaitLeaderCaughtUp(); err != nil {
+		writeError(w, err)
 		return
 	}
 	watcher, err := h.store.Watch(key, since)
@@ -317,8 +327,8 @@ func (h *clientHandlers) machines(w http.ResponseWriter, _ *http.Request) {
 }
 
 func (h *clientHandlers) leader(w http.ResponseWriter, _ *http.Request) {
-	_, leader, ok := h.raft.leader()
-	if !ok {
+	leader, err := h.raft.liveLeader()
+	if err != nil {
 		writeError(w, etcderr.New(etcderr.LeaderElect, ""))
 		return
 	}
@@ -412,17 +422,37 @@ func errorStatus(code int) int {
 	}
 }
 
+// writeError answers an error. A failure of raft is error 301 when nothing
+// was proposed, so that a client knows a retry is safe, and error 300 when
+// the request may have taken effect.
 func writeError(w http.ResponseWriter, err error) {
 	var etcdErr *etcderr.Error
 	if !errors.As(err, &etcdErr) {
-		etcdErr = etcderr.New(etcderr.RaftInternal, publicCause(err))
+		code := etcderr.RaftInternal
+		if notProposed(err) {
+			code = etcderr.LeaderElect
+		}
+		etcdErr = etcderr.New(code, publicCause(err))
 	}
 	writeJSON(w, errorStatus(etcdErr.Code), etcdErr)
 }
 
+// refusals are the failures of a request refused before anything was
+// proposed.
+var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals, errLeaderBehind}
+
+func notProposed(err error) bool {
+	for _, refusal := range refusals {
+		if errors.Is(err, refusal) {
+			return true
+		}
+	}
+	return false
+}
+
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = []error{errCommandTimeout, errNoQuorum, errTooManyProposals, errNotDurable, errNotLeader}
+var publicErrors = append([]error{errCommandTimeout, errNotDurable}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.

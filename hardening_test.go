@@ -195,7 +195,7 @@ func TestLeaderWithoutQuorumRefusesWrites(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "writes to be refused for want of a quorum", func() bool {
 		code, r := leader.do(http.MethodPost, "/v1/keys/probe", url.Values{"value": {"x"}})
-		return code == http.StatusInternalServerError && r.ErrorCode == 300 && strings.Contains(r.Cause, "majority")
+		return code == http.StatusInternalServerError && r.ErrorCode == 301 && strings.Contains(r.Cause, "majority")
 	})
 	goroutines := runtime.NumGoroutine()
 	entries := len(leader.e.raft.raft.LogEntries())

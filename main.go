@@ -288,7 +288,7 @@ func (g *startupGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // page, which needs no store and tells a person that the node is catching
 // up, and an error for everything else.
 var whileStarting = web.PageFiles(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-	writeError(w, etcderr.New(etcderr.RaftInternal, "the node is starting: it has not caught up with the cluster yet"))
+	writeError(w, etcderr.New(etcderr.LeaderElect, "the node is starting: it has not caught up with the cluster yet"))
 }))
 
 // stop ends the node: background jobs first (nothing expires or compacts

@@ -60,7 +60,8 @@ type raftServer struct {
 	// reads it without a lock.
 	leaderMu    sync.Mutex
 	leaderName  string
-	leaderSeq   uint64 // leader changes goraft announced
+	leaderSeq   uint64    // leader changes goraft announced
+	leaderHeard time.Time // when this node last heard from leaderName
 	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
@@ -69,6 +70,9 @@ type raftServer struct {
 	// electedAtIndex is the log's last index when this node last became
 	// leader: entries past it are of its own term.
 	electedAtIndex atomic.Uint64
+	// readsWaitBelow is, on a new leader, one past electedAtIndex: plain
+	// reads wait until the commit index reaches it. 0 once they need not.
+	readsWaitBelow atomic.Uint64
 
 	// failed receives the error that stopped the node from keeping its
 	// promises (a failed fsync, a lost snapshot): it must stop.
@@ -95,6 +99,8 @@ const flushCommitEvery = 1000
 var (
 	errNotLeader      = errors.New("this node is not the leader")
 	errCommandTimeout = errors.New("raft: the command was not committed in time; its outcome is unknown")
+	errNoLeader       = errors.New("no leader is known")
+	errLeaderBehind   = errors.New("raft: this leader was just elected and has not yet committed an entry of its term, so its store may be behind")
 )
 
 // newRaftServer opens the data directory and starts goraft over it. The
@@ -156,7 +162,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	s.setCampaigning(member)
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
 		if e.Value().(string) == cfg.Name {
-			s.electedAtIndex.Store(s.lastLogIndex())
+			last := s.lastLogIndex()
+			s.electedAtIndex.Store(last)
+			s.readsWaitBelow.Store(last + 1)
+		} else {
+			s.readsWaitBelow.Store(0)
 		}
 		s.leaderChanged(e.Value().(string))
 	})
@@ -404,6 +414,9 @@ func (s *raftServer) leaderLearned(seen uint64, name string) {
 	if s.leaderSeq == seen {
 		s.setLeaderLocked(name)
 	}
+	if s.leaderName == name {
+		s.leaderHeard = time.Now()
+	}
 }
 
 func (s *raftServer) setLeaderLocked(name string) {
@@ -412,6 +425,7 @@ func (s *raftServer) setLeaderLocked(name string) {
 	}
 	s.leaderName = name
 	now := time.Now()
+	s.leaderHeard = now
 	s.leaderSince.Store(&now)
 	if name == "" {
 		log.Printf("raft: no leader (election in progress)")
@@ -425,6 +439,28 @@ func (s *raftServer) leaderNameNow() string {
 	s.leaderMu.Lock()
 	defer s.leaderMu.Unlock()
 	return s.leaderName
+}
+
+// liveLeader is the leader clients may be sent to: the one goraft names,
+// unless this node follows it and has not heard from it for an election
+// timeout. goraft goes on naming a dead leader until this node campaigns,
+// up to another election timeout later, and in its snapshotting state
+// until the node moves it on (leaveStuckSnapshotting).
+func (s *raftServer) liveLeader() (member, error) {
+	s.leaderMu.Lock()
+	name, silent := s.leaderName, time.Since(s.leaderHeard)
+	s.leaderMu.Unlock()
+	if name == "" {
+		return member{}, errNoLeader
+	}
+	if name != s.cfg.Name && silent > s.cfg.ElectionTimeout {
+		return member{}, fmt.Errorf("%w: %s has not been heard from for %v", errNoLeader, name, silent.Round(time.Millisecond))
+	}
+	m, ok := s.members.get(name)
+	if !ok {
+		return member{}, fmt.Errorf("%w: %s is not a member here yet", errNoLeader, name)
+	}
+	return m, nil
 }
 
 // machineURLs returns the client URLs of all members, the leader first.
@@ -517,6 +553,53 @@ func (s *raftServer) readBarrier() error {
 	}
 	_, err := s.doWithTimeout(raft.NOPCommand{})
 	return err
+}
+
+// awaitLeaderCaughtUp returns once this node, if it leads, has committed
+// an entry of its own term, and so applied every entry committed before
+// it: a new leader holds every acknowledged write, but applies those its
+// predecessor committed only once it commits an entry itself. It waits as
+// long as a write would. A follower returns at once: its reads may be
+// stale by design.
+func (s *raftServer) awaitLeaderCaughtUp() error {
+	if !s.leaderBehind() {
+		return nil
+	}
+	deadline := time.NewTimer(s.cfg.CommandTimeout)
+	defer deadline.Stop()
+	for {
+		// Every commit is announced to the held heartbeats; the reads
+		// listen too.
+		committed := s.news.wait()
+		if !s.leaderBehind() {
+			return nil
+		}
+		select {
+		case <-committed:
+		case <-deadline.C:
+			return errLeaderBehind
+		case <-s.stop:
+			return errLeaderBehind
+		}
+	}
+}
+
+// leaderBehind reports whether this node leads and has not committed an
+// entry of its term yet. goraft applies entries under the lock CommitIndex
+// takes, so what it shows is applied; and it announces a leadership, which
+// sets readsWaitBelow, under the lock State takes. Once caught up, reads
+// cost one atomic load, not goraft's locks, until the next election.
+func (s *raftServer) leaderBehind() bool {
+	mark := s.readsWaitBelow.Load()
+	if mark == 0 || !s.isLeader() {
+		return false
+	}
+	if s.raft.CommitIndex() < mark {
+		return true
+	}
+	// A later leadership has a higher mark, as its log holds this commit.
+	s.readsWaitBelow.CompareAndSwap(mark, 0)
+	return false
 }
 
 // doWithTimeout is goraft's Do with a deadline: Do itself waits forever

@@ -58,10 +58,15 @@ func TestClassify(t *testing.T) {
 		getX          = `{"action":"GET","key":"/lin/k0","value":"x","index":7}`
 		notFound      = `{"errorCode":100,"message":"Key Not Found","cause":"get: /lin/k0"}`
 		notEqual      = `{"errorCode":101,"message":"The given PrevValue is not equal to the value of the key","cause":"TestAndSet: x!=q"}`
-		noLeader      = `{"errorCode":300,"message":"Raft Internal Error","cause":"no leader is known"}`
-		starting      = `{"errorCode":300,"message":"Raft Internal Error","cause":"the node is starting: it has not caught up with the cluster yet"}`
-		commitTimeout = `{"errorCode":300,"message":"Raft Internal Error","cause":"timed out waiting for the commit"}`
+		noLeader      = `{"errorCode":301,"message":"During Leader Election","cause":"no leader is known"}`
+		silentLeader  = `{"errorCode":301,"message":"During Leader Election","cause":"no leader is known: node2 has not been heard from for 151ms"}`
+		starting      = `{"errorCode":301,"message":"During Leader Election","cause":"the node is starting: it has not caught up with the cluster yet"}`
+		noQuorum      = `{"errorCode":301,"message":"During Leader Election","cause":"raft: this leader has not heard from a majority of the members for an election timeout; nothing was proposed"}`
+		tooMany       = `{"errorCode":301,"message":"During Leader Election","cause":"raft: too many writes are waiting for the cluster; nothing was proposed"}`
 		election      = `{"errorCode":301,"message":"During Leader Election"}`
+		commitTimeout = `{"errorCode":300,"message":"Raft Internal Error","cause":"raft: the command was not committed in time; its outcome is unknown"}`
+		unknownCause  = `{"errorCode":300,"message":"Raft Internal Error","cause":"internal error; the member's log has the details"}`
+		noLeader300   = `{"errorCode":300,"message":"Raft Internal Error","cause":"no leader is known"}`
 	)
 	timedOut := answer{member: fakeMember, err: context.DeadlineExceeded, sent: true}
 	refused := answer{member: fakeMember, err: errors.New("dial tcp: connection refused")}
@@ -91,16 +96,24 @@ func TestClassify(t *testing.T) {
 		{name: "cas on a missing key", in: cas("/lin/k0", "q", "y"), a: answered(404, notFound), out: casFail(100), oc: done},
 		{name: "cas on another value", in: cas("/lin/k0", "q", "y"), a: answered(400, notEqual), out: casFail(101), oc: done},
 
-		// Error 300 from a member that proposed nothing; any other 300 or
-		// a 301 leaves a write open.
+		// Error 301, whatever its cause, from a member that proposed
+		// nothing; error 300, whatever its cause, leaves a write open.
 		{name: "write refused without a leader", in: set("/lin/k0", "y"), a: answered(500, noLeader), oc: notSent},
+		{name: "write refused with a silent leader", in: set("/lin/k0", "y"), a: answered(500, silentLeader), oc: notSent},
 		{name: "write refused while starting", in: set("/lin/k0", "y"), a: answered(500, starting), oc: notSent},
 		{name: "read refused while starting", in: rd("/lin/k0"), a: answered(500, starting), oc: notSent},
+		{name: "write refused without a quorum", in: set("/lin/k0", "y"), a: answered(500, noQuorum), oc: notSent},
+		{name: "cas refused without a quorum", in: cas("/lin/k0", "x", "y"), a: answered(500, noQuorum), oc: notSent},
+		{name: "read refused without a quorum", in: rd("/lin/k0"), a: answered(500, noQuorum), oc: notSent},
+		{name: "write refused with too many proposals", in: set("/lin/k0", "y"), a: answered(500, tooMany), oc: notSent},
+		{name: "write refused during an election, no cause", in: set("/lin/k0", "y"), a: answered(500, election), oc: notSent},
 		{name: "write timed out in raft", in: set("/lin/k0", "y"), a: answered(500, commitTimeout), out: unsure(), oc: unknown},
 		{name: "cas timed out in raft", in: cas("/lin/k0", "x", "y"), a: answered(500, commitTimeout), out: unsure(), oc: unknown},
 		{name: "read timed out in raft", in: rd("/lin/k0"), a: answered(500, commitTimeout), out: unsure(), oc: noRead},
-		{name: "write during an election", in: set("/lin/k0", "y"), a: answered(500, election), out: unsure(), oc: unknown},
+		{name: "write failed in raft", in: set("/lin/k0", "y"), a: answered(500, unknownCause), out: unsure(), oc: unknown},
+		{name: "write answered 300 with the cause of a refusal", in: set("/lin/k0", "y"), a: answered(500, noLeader300), out: unsure(), oc: unknown},
 		{name: "write refused with status 400", in: set("/lin/k0", "y"), a: answered(400, noLeader), out: unsure(), oc: unknown, anomaly: true},
+		{name: "write refused with status 503", in: set("/lin/k0", "y"), a: answered(503, noLeader), out: unsure(), oc: unknown, anomaly: true},
 
 		// Answers no correct member gives: reported, and the write left open.
 		{name: "set answered with another key", in: set("/lin/k0", "y"), a: answered(200, strings.Replace(setXY, "k0", "k1", 1)), out: unsure(), oc: unknown, index: 7, anomaly: true},

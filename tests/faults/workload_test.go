@@ -180,13 +180,6 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
-// refusedBeforeProposing tells the answers (error 300) of a member that
-// proposed nothing: it had no leader to send the client to, or had not
-// caught up yet.
-func refusedBeforeProposing(e testnode.Error) bool {
-	return e.ErrorCode == 300 && (e.Cause == "no leader is known" || strings.HasPrefix(e.Cause, "the node is starting"))
-}
-
 // execute runs one operation against m and says what came of it.
 func (w *workload) execute(m *member, in regInput) (regOutput, outcome, opMeta) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
@@ -258,9 +251,11 @@ func classify(in regInput, a answer) (regOutput, outcome, opMeta, string) {
 		return regOutput{Code: 100}, done, meta, ""
 	case a.status == http.StatusBadRequest && ee.ErrorCode == 101 && in.Kind == opCAS:
 		return regOutput{Code: 101}, done, meta, ""
-	case a.status == http.StatusInternalServerError && ee.ErrorCode == 300 && refusedBeforeProposing(ee):
+	// Error 301: the member proposed nothing (it knew no live leader, was
+	// starting, or refused for want of a quorum). Error 300: it may have.
+	case a.status == http.StatusInternalServerError && ee.ErrorCode == 301:
 		return regOutput{}, notSent, meta, ""
-	case a.status == http.StatusInternalServerError && (ee.ErrorCode == 300 || ee.ErrorCode == 301):
+	case a.status == http.StatusInternalServerError && ee.ErrorCode == 300:
 		return inconclusive("")
 	}
 	return inconclusive(fmt.Sprintf("%s on %s: unexpected answer %d %s", op, a.member.name, a.status, a.body))

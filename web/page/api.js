@@ -22,7 +22,7 @@ export class APIError extends Error {
 
   /** starting reports whether the node is still catching up with its cluster. */
   get starting() {
-    return this.code === 300 && this.cause.startsWith("the node is starting");
+    return this.code === 301 && this.cause.startsWith("the node is starting");
   }
 }
 
