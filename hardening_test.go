@@ -372,3 +372,31 @@ func TestJoinThroughClientPortSaysSo(t *testing.T) {
 		t.Fatalf("error %q does not say that -C wants a peer address", err)
 	}
 }
+
+// TestSnapshotAnnouncedAgainIsAccepted: goraft leaves a follower that a
+// snapshot was announced to waiting for it, and refuses every further
+// announcement; a leader whose first snapshot did not arrive announces it
+// again, and the follower, starting or not, waited for good.
+func TestSnapshotAnnouncedAgainIsAccepted(t *testing.T) {
+	leader := startTestNode(t)
+	member := startMember(t, leader, "node2")
+	announce := func() int {
+		req := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
+		var body bytes.Buffer
+		if _, err := req.Encode(&body); err != nil {
+			t.Fatal(err)
+		}
+		rec := httptest.NewRecorder()
+		member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
+		return rec.Code
+	}
+	if code := announce(); code != http.StatusOK {
+		t.Fatalf("first announcement: HTTP %d", code)
+	}
+	if state := member.e.raft.raft.State(); state != raft.Snapshotting {
+		t.Fatalf("after the announcement the member is %s, want %s", state, raft.Snapshotting)
+	}
+	if code := announce(); code != http.StatusOK {
+		t.Fatalf("the same announcement again: HTTP %d; the leader would announce it forever", code)
+	}
+}

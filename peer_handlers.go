@@ -211,6 +211,14 @@ func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.leaderLearned(seen, req.LeaderName)
+	// goraft's snapshotting state handles no snapshot request: a leader
+	// whose snapshot failed to arrive once would announce it again, and
+	// again, and this node would wait for it for good. It is already
+	// waiting: say so.
+	if s.raft.State() == raft.Snapshotting {
+		writeMessage(w, &raft.SnapshotResponse{Success: true})
+		return
+	}
 	resp := s.raft.RequestSnapshot(req)
 	if resp == nil {
 		http.Error(w, "raft is not running", http.StatusServiceUnavailable)

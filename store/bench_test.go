@@ -87,3 +87,42 @@ func BenchmarkWatchNotify(b *testing.B) {
 		<-w.EventChan()
 	}
 }
+
+// BenchmarkSaveLargeStore saves a store of 100,000 files in one directory
+// while another goroutine keeps writing, and reports the longest write:
+// writes wait for the part of Save that holds the store's lock.
+func BenchmarkSaveLargeStore(b *testing.B) {
+	const files = 100_000
+	s := New(1024)
+	value := string(make([]byte, 100))
+	for i := range files {
+		if _, err := s.Set(fmt.Sprintf("/large/%d", i), value, time.Time{}, uint64(i+1)); err != nil {
+			b.Fatal(err)
+		}
+	}
+	index := uint64(files)
+	var longest time.Duration
+	for b.Loop() {
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			if _, err := s.Save(); err != nil {
+				b.Error(err)
+			}
+		}()
+		for waiting := true; waiting; {
+			select {
+			case <-done:
+				waiting = false
+			default:
+			}
+			index++
+			start := time.Now()
+			if _, err := s.Set("/writer", "v", time.Time{}, index); err != nil {
+				b.Fatal(err)
+			}
+			longest = max(longest, time.Since(start))
+		}
+	}
+	b.ReportMetric(float64(longest.Microseconds())/1000, "ms-longest-write")
+}

@@ -45,16 +45,18 @@ func (s *Store) Save() ([]byte, error) {
 		EvictedIndex: s.history.evictedIndex,
 	}
 	s.mu.RUnlock()
+	// In key order, so that the same store always saves the same bytes.
+	slices.SortFunc(state.Nodes, func(a, b snapshotNode) int { return strings.Compare(a.Key, b.Key) })
 	return json.Marshal(&state)
 }
 
-// snapshotNodes lists the files and empty directories below root, depth
-// first in name order. It keeps its own stack, as keys can nest deeper than
-// is comfortable for recursion.
+// snapshotNodes lists the files and empty directories below root, in no
+// particular order: it runs under the store's lock, which every write
+// waits for, so sorting is left to the caller. It keeps its own stack, as
+// keys can nest deeper than is comfortable for recursion.
 func snapshotNodes(root *node) []snapshotNode {
 	nodes := []snapshotNode{}
 	stack := []*node{root}
-	var children []*node
 	for len(stack) > 0 {
 		n := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
@@ -64,13 +66,9 @@ func snapshotNodes(root *node) []snapshotNode {
 		case len(n.children) == 0 && n != root:
 			nodes = append(nodes, snapshotNode{Key: n.key, Dir: true})
 		default:
-			children = children[:0]
 			for _, child := range n.children {
-				children = append(children, child)
+				stack = append(stack, child)
 			}
-			// Descending, so that the smallest name is popped first.
-			slices.SortFunc(children, func(a, b *node) int { return strings.Compare(b.key, a.key) })
-			stack = append(stack, children...)
 		}
 	}
 	return nodes
