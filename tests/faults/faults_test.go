@@ -749,7 +749,12 @@ func (e *evidence) saveAll() string {
 	durable, _ := json.Marshal(e.w.durable)
 	e.w.mu.Unlock()
 	e.save("durable-acks.json", durable)
-	for _, m := range e.c.members {
+	members := e.c.members
+	if e.c.spare != nil {
+		// The member that joins and leaves in the membership fault.
+		members = append(members[:len(members):len(members)], e.c.spare)
+	}
+	for _, m := range members {
 		if data, err := os.ReadFile(m.logPath); err == nil {
 			e.save(m.name+".log", data)
 		}
@@ -757,7 +762,7 @@ func (e *evidence) saveAll() string {
 	if e.t.Failed() {
 		// The members' data directories, as they are now (running members
 		// may still be writing): raft log, conf, snapshots.
-		for _, m := range e.c.members {
+		for _, m := range members {
 			if err := copyTree(m.dataDir, filepath.Join(dir, m.name+".etcd")); err != nil {
 				e.t.Logf("artifacts: copying %s: %v", m.dataDir, err)
 			}
