@@ -48,7 +48,10 @@ type raftServer struct {
 	leadership   *leadership
 	replicator   *replicator
 	syncedAhead  atomic.Uint64 // the last index syncAhead was asked for
-	proposals    chan struct{} // a slot per proposal waiting for goraft
+	// syncedThrough is the last index a sync started by syncAhead made
+	// durable.
+	syncedThrough atomic.Uint64
+	proposals     chan struct{} // a slot per proposal waiting for goraft
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
@@ -491,7 +494,7 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 	if err := s.checkQuorum(); err != nil {
 		return nil, err
 	}
-	v, err := s.doWithTimeout(cmd)
+	v, index, err := s.doIndexed(cmd)
 	var etcdErr *etcderr.Error
 	if err != nil && !errors.As(err, &etcdErr) {
 		return nil, err
@@ -499,9 +502,12 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 	// The entry is committed whatever the store made of it: make it durable
 	// before anyone hears the outcome. goraft never fsyncs a lone node's log
 	// and ignores its own fsync errors as a leader, so every write syncs the
-	// log here; concurrent writes share one fsync.
-	if err := s.syncLog(); err != nil {
-		return nil, err
+	// log here, unless a sync started while the entry was on its way to the
+	// followers already has; concurrent writes share one fsync.
+	if index == 0 || s.syncedThrough.Load() < index {
+		if err := s.syncLog(); err != nil {
+			return nil, err
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -606,32 +612,40 @@ func (s *raftServer) leaderBehind() bool {
 // when there is no quorum. A timed-out command may still commit later. At
 // most maxProposals wait at once.
 func (s *raftServer) doWithTimeout(cmd raft.Command) (any, error) {
+	v, _, err := s.doIndexed(cmd)
+	return v, err
+}
+
+// doIndexed is doWithTimeout that also returns the index of the command's
+// entry, 0 when it is not known.
+func (s *raftServer) doIndexed(cmd raft.Command) (any, uint64, error) {
 	select {
 	case s.proposals <- struct{}{}:
 	default:
-		return nil, errTooManyProposals
+		return nil, 0, errTooManyProposals
 	}
 	type result struct {
 		value any
+		index uint64
 		err   error
 	}
 	done := make(chan result, 1)
-	cmd = s.news.announceCommand(cmd, s.lastLogIndex)
 	go func() {
-		v, err := s.raft.Do(cmd)
+		var index uint64
+		v, err := s.raft.Do(s.news.announceCommand(cmd, s.lastLogIndex, &index))
 		<-s.proposals
-		done <- result{v, err}
+		done <- result{v, index, err}
 	}()
 	timer := time.NewTimer(s.cfg.CommandTimeout)
 	defer timer.Stop()
 	select {
 	case r := <-done:
 		if errors.Is(r.err, raft.NotLeaderError) {
-			return nil, errNotLeader
+			return nil, 0, errNotLeader
 		}
-		return r.value, r.err
+		return r.value, r.index, r.err
 	case <-timer.C:
-		return nil, errCommandTimeout
+		return nil, 0, errCommandTimeout
 	}
 }
 

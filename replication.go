@@ -93,11 +93,15 @@ type announced struct {
 	raft.Command
 	news      *leaderNews
 	lastIndex func() uint64
+	// index receives the entry's index: goraft encodes the command in its
+	// event loop, which then answers Do.
+	index *uint64
 }
 
 // Encode writes the command as goraft would: as JSON, with a newline.
 func (a announced) Encode(w io.Writer) error {
-	a.news.appending(a.lastIndex() + 1)
+	*a.index = a.lastIndex() + 1
+	a.news.appending(*a.index)
 	return json.NewEncoder(w).Encode(a.Command)
 }
 
@@ -112,9 +116,10 @@ type announcedJoin struct{ announced }
 
 func (a announcedJoin) NodeName() string { return a.Command.(raft.JoinCommand).NodeName() }
 
-// announce wraps cmd so that held heartbeats learn of its append.
-func (n *leaderNews) announceCommand(cmd raft.Command, lastIndex func() uint64) raft.Command {
-	a := announced{Command: cmd, news: n, lastIndex: lastIndex}
+// announceCommand wraps cmd so that held heartbeats learn of its append,
+// and index of its place in the log.
+func (n *leaderNews) announceCommand(cmd raft.Command, lastIndex func() uint64, index *uint64) raft.Command {
+	a := announced{Command: cmd, news: n, lastIndex: lastIndex, index: index}
 	if _, ok := cmd.(raft.JoinCommand); ok {
 		return announcedJoin{a}
 	}
@@ -334,6 +339,13 @@ func (s *raftServer) syncAhead(index uint64) {
 	go func() {
 		if err := s.disk.Sync(); err != nil {
 			s.fail(err)
+			return
+		}
+		for {
+			synced := s.syncedThrough.Load()
+			if index <= synced || s.syncedThrough.CompareAndSwap(synced, index) {
+				return
+			}
 		}
 	}()
 }
