@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -174,7 +175,13 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		s.leaderChanged(e.Value().(string))
 	})
 	srv.AddEventListener(raft.StateChangeEventType, func(e raft.Event) {
-		s.leadership.stateChanged(e.Value().(string))
+		state := e.Value().(string)
+		s.leadership.stateChanged(state)
+		if state == raft.Leader {
+			// goraft proposes the no-op of a new leader itself, not through
+			// doIndexed: held heartbeats must look for it.
+			s.news.appending(math.MaxUint64)
+		}
 		s.news.announce()
 	})
 	srv.AddEventListener(raft.CommitEventType, func(raft.Event) { s.news.announce() })
