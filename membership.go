@@ -233,10 +233,7 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
 }
 
 // joinClient sends join requests. The leader answers once the join has
-// committed and the members have applied it, each within -timeout: longer
-// than the peer transport waits for an answer to a raft message.
+// committed and the members have applied it, each within -timeout.
 func (s *raftServer) joinClient() *http.Client {
-	tr := s.peerTransport.Clone()
-	tr.ResponseHeaderTimeout = 0
-	return &http.Client{Transport: tr, Timeout: 2*s.cfg.CommandTimeout + 5*time.Second}
+	return &http.Client{Transport: s.peerTransport, Timeout: 2*s.cfg.CommandTimeout + 5*time.Second}
 }

@@ -43,12 +43,14 @@ type transporter struct {
 // presents this member's certificate and checks the peer's.
 func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Transport {
 	dialer := &net.Dialer{Timeout: electionTimeout, KeepAlive: 30 * time.Second}
+	// No ResponseHeaderTimeout: every call has a deadline of its own, and
+	// one for all would cut off a follower that takes longer to install a
+	// large snapshot, which it then installs again and again.
 	tr := &http.Transport{
-		DialContext:           dialer.DialContext,
-		MaxIdleConnsPerHost:   4,
-		IdleConnTimeout:       time.Minute,
-		ResponseHeaderTimeout: 2 * electionTimeout,
-		TLSHandshakeTimeout:   2 * electionTimeout,
+		DialContext:         dialer.DialContext,
+		MaxIdleConnsPerHost: 4,
+		IdleConnTimeout:     time.Minute,
+		TLSHandshakeTimeout: 2 * electionTimeout,
 	}
 	if peerTLS != nil {
 		tr.TLSClientConfig = peerTLS.clientConfig()
