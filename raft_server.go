@@ -535,12 +535,8 @@ func (s *raftServer) syncLog() error {
 		s.fail(err)
 		return errNotDurable
 	}
-	for {
-		durable := s.durableIndex.Load()
-		if applied <= durable || s.durableIndex.CompareAndSwap(durable, applied) {
-			return nil
-		}
-	}
+	raise(&s.durableIndex, applied)
+	return nil
 }
 
 // awaitDurable returns once every write the store shows is on disk. A lone

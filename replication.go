@@ -130,14 +130,20 @@ func (n *leaderNews) announceCommand(cmd raft.Command, lastIndex func() uint64, 
 // leads makes goraft step down, which it does only once every held
 // heartbeat has returned: they must let go at once.
 func (n *leaderNews) sawTerm(term uint64) {
+	if raise(&n.termSeen, term) {
+		n.announce()
+	}
+}
+
+// raise sets a to v if v is larger, and reports whether it did.
+func raise(a *atomic.Uint64, v uint64) bool {
 	for {
-		seen := n.termSeen.Load()
-		if term <= seen {
-			return
+		old := a.Load()
+		if v <= old {
+			return false
 		}
-		if n.termSeen.CompareAndSwap(seen, term) {
-			n.announce()
-			return
+		if a.CompareAndSwap(old, v) {
+			return true
 		}
 	}
 }
@@ -327,25 +333,14 @@ func entrySize(name string, command []byte) int64 {
 // and in its event loop. The error of a failed sync stops the node, as
 // every failed sync does.
 func (s *raftServer) syncAhead(index uint64) {
-	for {
-		ahead := s.syncedAhead.Load()
-		if index <= ahead {
-			return
-		}
-		if s.syncedAhead.CompareAndSwap(ahead, index) {
-			break
-		}
+	if !raise(&s.syncedAhead, index) {
+		return
 	}
 	go func() {
 		if err := s.disk.Sync(); err != nil {
 			s.fail(err)
 			return
 		}
-		for {
-			synced := s.syncedThrough.Load()
-			if index <= synced || s.syncedThrough.CompareAndSwap(synced, index) {
-				return
-			}
-		}
+		raise(&s.syncedThrough, index)
 	}()
 }

@@ -103,7 +103,16 @@ func (e *cellEnv) read(ctx context.Context, client *http.Client, key string) ([]
 
 // preload writes every key of the key space once, so that reads find them.
 func (e *cellEnv) preload(ctx context.Context) error {
-	client := newClient(preloadClients, requestTimeout)
+	if err := e.writeEach(ctx, preloadClients, keySpace, benchKey, benchValue); err != nil {
+		return fmt.Errorf("preload: %w", err)
+	}
+	return nil
+}
+
+// writeEach writes key(0) to key(count-1) once each, with value, from
+// clients concurrent clients; it stops at the first error.
+func (e *cellEnv) writeEach(ctx context.Context, clients, count int, key func(int) string, value string) error {
+	client := newClient(clients, requestTimeout)
 	defer client.CloseIdleConnections()
 	var (
 		next     atomic.Int64
@@ -111,11 +120,11 @@ func (e *cellEnv) preload(ctx context.Context) error {
 		once     sync.Once
 		wg       sync.WaitGroup
 	)
-	for range preloadClients {
+	for range clients {
 		wg.Go(func() {
-			for k := int(next.Add(1)) - 1; k < keySpace; k = int(next.Add(1)) - 1 {
-				if _, err := e.write(ctx, client, benchKey(k), benchValue); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("preload: %w", err) })
+			for k := int(next.Add(1)) - 1; k < count; k = int(next.Add(1)) - 1 {
+				if _, err := e.write(ctx, client, key(k), value); err != nil {
+					once.Do(func() { firstErr = fmt.Errorf("writing key %d of %d: %w", k, count, err) })
 					return
 				}
 			}

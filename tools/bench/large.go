@@ -7,8 +7,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"time"
 )
 
@@ -47,7 +45,7 @@ func largeStoreCell() cell {
 		instant:  true,
 		run: func(ctx context.Context, env *cellEnv) (cellResult, error) {
 			r := cellResult{Memory: make(map[string]memory)}
-			if err := env.writeLarge(ctx); err != nil {
+			if err := env.writeEach(ctx, largeStoreClients, largeStoreKeys, largeKey, largeValue); err != nil {
 				return r, err
 			}
 			select {
@@ -77,33 +75,6 @@ func largeStoreCell() cell {
 			return r, nil
 		},
 	}
-}
-
-// writeLarge writes every key of the large store once.
-func (e *cellEnv) writeLarge(ctx context.Context) error {
-	client := newClient(largeStoreClients, requestTimeout)
-	defer client.CloseIdleConnections()
-	var (
-		next     atomic.Int64
-		firstErr error
-		once     sync.Once
-		wg       sync.WaitGroup
-	)
-	for range largeStoreClients {
-		wg.Go(func() {
-			for k := int(next.Add(1)) - 1; k < largeStoreKeys && ctx.Err() == nil; k = int(next.Add(1)) - 1 {
-				if _, err := e.write(ctx, client, largeKey(k), largeValue); err != nil {
-					once.Do(func() { firstErr = fmt.Errorf("writing key %d of %d: %w", k, largeStoreKeys, err) })
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if firstErr == nil {
-		firstErr = ctx.Err()
-	}
-	return firstErr
 }
 
 // awaitWhole waits until the restarted member serves the first and the
