@@ -23,6 +23,7 @@ func init() {
 	raft.RegisterCommand(&ExpireCommand{})
 	raft.RegisterCommand(&JoinCommand{})
 	raft.RegisterCommand(&RemoveCommand{})
+	raft.RegisterCommand(&BatchCommand{})
 }
 
 // SetCommand sets a key, creating the directories above it.
@@ -36,11 +37,13 @@ type SetCommand struct {
 func (c *SetCommand) CommandName() string { return "etcd:set" }
 
 // Apply sets the key in the store.
-func (c *SetCommand) Apply(ctx raft.Context) (any, error) {
-	return applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
-		return st.Set(c.Key, c.Value, expiration(c.ExpireTime), index)
-	})
+func (c *SetCommand) Apply(ctx raft.Context) (any, error) { return applyOne(ctx, c) }
+
+func (c *SetCommand) storeWrite() store.Write {
+	return store.Write{Op: store.OpSet, Key: c.Key, Value: c.Value, Expiration: expiration(c.ExpireTime)}
 }
+
+func (c *SetCommand) inBatch() batchedWrite { return batchedWrite{Set: c} }
 
 // TestAndSetCommand sets a key if its current value is PrevValue.
 type TestAndSetCommand struct {
@@ -54,11 +57,13 @@ type TestAndSetCommand struct {
 func (c *TestAndSetCommand) CommandName() string { return "etcd:testAndSet" }
 
 // Apply compares and sets the key in the store.
-func (c *TestAndSetCommand) Apply(ctx raft.Context) (any, error) {
-	return applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
-		return st.TestAndSet(c.Key, c.PrevValue, c.Value, expiration(c.ExpireTime), index)
-	})
+func (c *TestAndSetCommand) Apply(ctx raft.Context) (any, error) { return applyOne(ctx, c) }
+
+func (c *TestAndSetCommand) storeWrite() store.Write {
+	return store.Write{Op: store.OpTestAndSet, Key: c.Key, PrevValue: c.PrevValue, Value: c.Value, Expiration: expiration(c.ExpireTime)}
 }
+
+func (c *TestAndSetCommand) inBatch() batchedWrite { return batchedWrite{TestAndSet: c} }
 
 // DeleteCommand deletes a key.
 type DeleteCommand struct {
@@ -69,11 +74,11 @@ type DeleteCommand struct {
 func (c *DeleteCommand) CommandName() string { return "etcd:delete" }
 
 // Apply deletes the key from the store.
-func (c *DeleteCommand) Apply(ctx raft.Context) (any, error) {
-	return applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
-		return st.Delete(c.Key, index)
-	})
-}
+func (c *DeleteCommand) Apply(ctx raft.Context) (any, error) { return applyOne(ctx, c) }
+
+func (c *DeleteCommand) storeWrite() store.Write { return store.Write{Op: store.OpDelete, Key: c.Key} }
+
+func (c *DeleteCommand) inBatch() batchedWrite { return batchedWrite{Delete: c} }
 
 // ExpireCommand removes a key whose TTL ran out. The leader decides that it
 // did, so every member removes it at the same index; the expiration it saw
@@ -87,10 +92,68 @@ type ExpireCommand struct {
 func (c *ExpireCommand) CommandName() string { return "etcd:expire" }
 
 // Apply expires the key in the store.
-func (c *ExpireCommand) Apply(ctx raft.Context) (any, error) {
-	return applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
-		return st.Expire(c.Key, c.ExpireTime, index)
-	})
+func (c *ExpireCommand) Apply(ctx raft.Context) (any, error) { return applyOne(ctx, c) }
+
+func (c *ExpireCommand) storeWrite() store.Write {
+	return store.Write{Op: store.OpExpire, Key: c.Key, Expiration: c.ExpireTime}
+}
+
+func (c *ExpireCommand) inBatch() batchedWrite { return batchedWrite{Expire: c} }
+
+// storeCommand is a command that is one store write: set, test-and-set,
+// delete or expire. Such commands can share a log entry (BatchCommand).
+type storeCommand interface {
+	raft.Command
+	storeWrite() store.Write
+	inBatch() batchedWrite
+}
+
+// BatchCommand is several store writes in one log entry: the writes that
+// reached a leader while it was proposing the ones before, so that one
+// append, one replication and one sync serve them all. They are applied in
+// order and take consecutive indexes (see store.Apply).
+type BatchCommand struct {
+	Writes []batchedWrite `json:"writes"`
+}
+
+// batchedWrite is one write of a batch: exactly one field is set.
+type batchedWrite struct {
+	Set        *SetCommand        `json:"set,omitempty"`
+	TestAndSet *TestAndSetCommand `json:"testAndSet,omitempty"`
+	Delete     *DeleteCommand     `json:"delete,omitempty"`
+	Expire     *ExpireCommand     `json:"expire,omitempty"`
+}
+
+// storeWrite is the write, or an empty one (which the store refuses at its
+// index, on every member alike) when the log holds none.
+func (b batchedWrite) storeWrite() store.Write {
+	switch {
+	case b.Set != nil:
+		return b.Set.storeWrite()
+	case b.TestAndSet != nil:
+		return b.TestAndSet.storeWrite()
+	case b.Delete != nil:
+		return b.Delete.storeWrite()
+	case b.Expire != nil:
+		return b.Expire.storeWrite()
+	}
+	return store.Write{}
+}
+
+// batchCommandName is the batch command's name in the log.
+const batchCommandName = "etcd:batch"
+
+// CommandName is the name of the command in the log.
+func (c *BatchCommand) CommandName() string { return batchCommandName }
+
+// Apply applies every write of the batch and returns their results, in
+// order; nil when the entry was applied before.
+func (c *BatchCommand) Apply(ctx raft.Context) (any, error) {
+	writes := make([]store.Write, len(c.Writes))
+	for i, w := range c.Writes {
+		writes[i] = w.storeWrite()
+	}
+	return applyWrites(ctx, writes)
 }
 
 // JoinCommand adds a member to the cluster. A node's join of itself on an
@@ -193,14 +256,42 @@ func flushCommitIndex(ctx raft.Context) {
 	ctx.Server().Context().(*raftServer).confWritten()
 }
 
-// applyWrite runs one store write at the entry's own index. goraft's context
-// gives that index as the smaller of its two counters: live applies see the
-// log's end in CurrentIndex, replays at start-up see the saved commit index in
+// entryPosition is the index of the entry being applied. goraft's context
+// gives it as the smaller of its two counters: live applies see the log's
+// end in CurrentIndex, replays at start-up see the saved commit index in
 // CommitIndex.
+func entryPosition(ctx raft.Context) uint64 {
+	return min(ctx.CurrentIndex(), ctx.CommitIndex())
+}
+
+// applyOne applies an entry of one store write.
+func applyOne(ctx raft.Context, c storeCommand) (any, error) {
+	w := c.storeWrite()
+	return applyWrite(ctx, func(st *store.Store, position uint64) (*store.Event, error) {
+		results, err := st.Apply(position, []store.Write{w})
+		if err != nil {
+			return nil, err
+		}
+		return results[0].Event, results[0].Err
+	})
+}
+
+// applyWrites applies an entry of several store writes, and returns their
+// results; nil when a snapshot already held the entry.
+func applyWrites(ctx raft.Context, writes []store.Write) (any, error) {
+	s := ctx.Server().Context().(*raftServer)
+	results, err := s.store.Apply(entryPosition(ctx), writes)
+	if errors.Is(err, store.ErrAlreadyApplied) {
+		return nil, nil
+	}
+	s.applied(ctx.Server())
+	return results, err
+}
+
+// applyWrite runs one store write at the entry's position.
 func applyWrite(ctx raft.Context, write func(*store.Store, uint64) (*store.Event, error)) (any, error) {
 	s := ctx.Server().Context().(*raftServer)
-	index := min(ctx.CurrentIndex(), ctx.CommitIndex())
-	event, err := write(s.store, index)
+	event, err := write(s.store, entryPosition(ctx))
 	if errors.Is(err, store.ErrAlreadyApplied) {
 		// A snapshot taken while this entry was being applied already holds it.
 		return nil, nil

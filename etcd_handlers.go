@@ -439,7 +439,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals, errLeaderBehind}
+var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {

@@ -169,11 +169,10 @@ func (s *raftServer) removeHandler(w http.ResponseWriter, r *http.Request) {
 		writeError(w, etcderr.Newf(etcderr.InvalidField, "remove: %q is the last member; a cluster cannot remove its last member", name))
 		return
 	}
-	event, err := s.dispatch(&RemoveCommand{Name: name})
+	event, index, err := s.dispatchEntry(&RemoveCommand{Name: name})
 	if err == nil {
-		index := s.raft.CommitIndex() // a snapshot already held the removal
-		if event != nil {
-			index = event.Index
+		if index == 0 {
+			index = s.raft.CommitIndex()
 		}
 		err = s.awaitMembersApplied(index, "")
 	}

@@ -307,12 +307,11 @@ func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
 		writeError(w, etcderr.New(etcderr.NoMorePeer, ""))
 		return
 	}
-	event, err := s.dispatch(&cmd)
-	// The index of the join; a known name's join writes nothing, and the
-	// commit index then covers it.
-	index := s.raft.CommitIndex()
-	if event != nil {
-		index = event.Index
+	_, index, err := s.dispatchEntry(&cmd)
+	if index == 0 {
+		// Not known when the entry was not appended here; the commit index
+		// then covers it, if it committed.
+		index = s.raft.CommitIndex()
 	}
 	if err == nil {
 		err = s.awaitMembersApplied(index, cmd.Name)

@@ -15,8 +15,9 @@ var errNoQuorum = errors.New("raft: this leader has not heard from a majority of
 // quorum as it keeps.
 var errTooManyProposals = errors.New("raft: too many writes are waiting for the cluster; nothing was proposed")
 
-// maxProposals bounds the proposals waiting for goraft at once: a Do that
-// never commits holds its goroutine for good.
+// maxProposals bounds the proposals waiting for goraft at once, and the
+// writes queued for the next batch: a Do that never commits holds its
+// goroutine for good.
 const maxProposals = 4096
 
 // peerContacts records when each peer last answered this node in its

@@ -53,6 +53,7 @@ type raftServer struct {
 	// durable.
 	syncedThrough atomic.Uint64
 	proposals     chan struct{} // a slot per proposal waiting for goraft
+	batcher       *writeBatcher
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
@@ -135,6 +136,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	s.disk = disk
 	s.snapshotAt = disk.SnapshotIndex()
+	s.batcher = &writeBatcher{propose: s.proposeDurably}
 	s.replicator = &replicator{
 		news:          s.news,
 		leadership:    s.leadership,
@@ -495,32 +497,48 @@ func (s *raftServer) machineURLs() []string {
 // durable. It fails with errNotLeader on a follower, with an *etcderr.Error
 // when the store refused the write, and with other errors when raft failed.
 func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
+	event, _, err := s.dispatchEntry(cmd)
+	return event, err
+}
+
+// dispatchEntry is dispatch that also returns the index of the log entry
+// that held the write, 0 when it is not known. A store write may share its
+// entry with others (batch.go), and then its event's index differs.
+func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, error) {
 	if !s.isLeader() {
-		return nil, errNotLeader
+		return nil, 0, errNotLeader
 	}
 	if err := s.checkQuorum(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
+	if write, ok := cmd.(storeCommand); ok {
+		out := s.batcher.write(write, s.cfg.CommandTimeout)
+		return out.event, out.entry, out.err
+	}
+	v, index, err := s.proposeDurably(cmd)
+	event, _ := v.(*store.Event)
+	return event, index, err
+}
+
+// proposeDurably proposes cmd and returns its result once it is applied
+// and durable, with the index of its entry.
+func (s *raftServer) proposeDurably(cmd raft.Command) (any, uint64, error) {
 	v, index, err := s.doIndexed(cmd)
 	var etcdErr *etcderr.Error
 	if err != nil && !errors.As(err, &etcdErr) {
-		return nil, err
+		return nil, 0, err
 	}
 	// The entry is committed whatever the store made of it: make it durable
 	// before anyone hears the outcome. goraft never fsyncs a lone node's log
-	// and ignores its own fsync errors as a leader, so every write syncs the
+	// and ignores its own fsync errors as a leader, so every entry syncs the
 	// log here, unless a sync started while the entry was on its way to the
-	// followers already has; concurrent writes share one fsync.
+	// followers already has; concurrent proposals share one fsync.
 	if index == 0 || s.syncedThrough.Load() < index {
 		if err := s.syncLog(); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
-	if err != nil {
-		return nil, err
-	}
-	event, _ := v.(*store.Event)
-	return event, nil
+	return v, index, err
 }
 
 // errNotDurable is what clients hear when the log could not be synced; the

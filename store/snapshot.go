@@ -12,6 +12,10 @@ import (
 // snapshot is the JSON form of the store's state, written by Save.
 type snapshot struct {
 	Index uint64 `json:"index"`
+	// Position is the log position of the last write, when it differs from
+	// Index (see Store.Apply); snapshots written before entries held several
+	// writes have none, as both were the same.
+	Position uint64 `json:"position,omitempty"`
 	// Nodes are the files and the empty directories. Every other directory
 	// is implied by the keys below it; listing it too would repeat each
 	// ancestor's key once per level, quadratic in the depth of a key.
@@ -40,11 +44,15 @@ func (s *Store) Save() ([]byte, error) {
 	s.mu.RLock()
 	state := snapshot{
 		Index:        s.index,
+		Position:     s.position,
 		Nodes:        snapshotNodes(s.root),
 		History:      s.history.events(),
 		EvictedIndex: s.history.evictedIndex,
 	}
 	s.mu.RUnlock()
+	if state.Position == state.Index {
+		state.Position = 0
+	}
 	// In key order, so that the same store always saves the same bytes.
 	slices.SortFunc(state.Nodes, func(a, b snapshotNode) int { return strings.Compare(a.Key, b.Key) })
 	return json.Marshal(&state)
@@ -85,6 +93,9 @@ func (s *Store) Recover(state []byte) error {
 	if err := json.Unmarshal(state, &snap); err != nil {
 		return fmt.Errorf("store: corrupt snapshot: %w", err)
 	}
+	if snap.Position > snap.Index {
+		return fmt.Errorf("store: corrupt snapshot: position %d is past index %d", snap.Position, snap.Index)
+	}
 	root, expiries, err := buildTree(snap.Nodes)
 	if err != nil {
 		return fmt.Errorf("store: corrupt snapshot: %w", err)
@@ -100,6 +111,10 @@ func (s *Store) Recover(state []byte) error {
 	s.expiries = expiries
 	s.history = history
 	s.index = snap.Index
+	s.position = snap.Position
+	if snap.Position == 0 {
+		s.position = snap.Index
+	}
 	s.watchers.clear()
 	return nil
 }

@@ -5,7 +5,8 @@
 // The store is the state machine of the raft log and knows nothing of raft
 // or HTTP. It is deterministic, so that every member applying the same log
 // reaches the same state: no method reads the clock (times are passed in),
-// and every write carries the log index of the command applying it.
+// and every write carries the log position of the entry applying it, from
+// which the store derives the write's index (see Apply).
 package store
 
 import (
@@ -18,9 +19,9 @@ import (
 	"github.com/etcd-recreation/etcd/etcderr"
 )
 
-// ErrAlreadyApplied is returned by a write whose index is not above Index:
-// its effect is already part of the state, as when the log replayed at start
-// overlaps the snapshot the store was recovered from.
+// ErrAlreadyApplied is returned by a write whose log position is not past
+// the last one applied: its effect is already part of the state, as when the
+// log replayed at start overlaps the snapshot the store was recovered from.
 var ErrAlreadyApplied = errors.New("store: write already applied")
 
 // Store is a key tree. It is safe for concurrent use. Make one with New.
@@ -30,9 +31,13 @@ var ErrAlreadyApplied = errors.New("store: write already applied")
 // implicitly: setting "/a/b/c" creates "/a" and "/a/b". They are never
 // removed, not even when emptied.
 type Store struct {
-	mu       sync.RWMutex
-	root     *node
+	mu   sync.RWMutex
+	root *node
+	// index is the index of the last write; position is the log position
+	// of the entry that made it. They differ by the extra indexes taken by
+	// entries of several writes (see Apply).
 	index    uint64
+	position uint64
 	expiries expiryHeap
 	history  eventHistory
 	watchers watcherHub
@@ -51,20 +56,23 @@ func New(historySize int) *Store {
 }
 
 // Index returns the index of the last write applied, successful or not; 0
-// for a new store. Writes at or below it are refused with ErrAlreadyApplied.
+// for a new store.
 func (s *Store) Index() uint64 {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	return s.index
 }
 
-// advance records that the write at index is being applied, reporting false
-// if it already was.
-func (s *Store) advance(index uint64) bool {
-	if index <= s.index {
+// advance records that the entry at position is being applied, and gives
+// its first write its index, reporting false if the entry already was
+// applied. Every position passed over, written or not, takes one index, so
+// that a log of single writes gives each the index of its position.
+func (s *Store) advance(position uint64) bool {
+	if position <= s.position {
 		return false
 	}
-	s.index = index
+	s.index += position - s.position
+	s.position = position
 	return true
 }
 
@@ -75,19 +83,12 @@ func stripMonotonic(t time.Time) time.Time { return t.Round(0) }
 
 // Set sets the file key to value, creating it and any missing directories
 // above it. expiration is when the file expires; the zero time makes it
-// permanent. index is the log index of the write; see Index.
+// permanent. position is the log position of the write; see Apply.
 //
 // A key that is a directory, or whose path crosses a file, gives error 102
 // (etcderr.NotFile) and changes nothing.
-func (s *Store) Set(key, value string, expiration time.Time, index uint64) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.advance(index) {
-		return nil, ErrAlreadyApplied
-	}
-	e, err := s.set(normalize(key), value, expiration)
-	count(&s.counters.sets, &s.counters.setsFail, err)
-	return e, err
+func (s *Store) Set(key, value string, expiration time.Time, position uint64) (*Event, error) {
+	return s.applyOne(position, Write{Op: OpSet, Key: key, Value: value, Expiration: expiration})
 }
 
 // TestAndSet sets key as Set does if its current value is prevValue.
@@ -95,15 +96,8 @@ func (s *Store) Set(key, value string, expiration time.Time, index uint64) (*Eve
 // (etcderr.TestFailed) when the value differs, 100 (etcderr.KeyNotFound) for
 // a missing key and a non-empty prevValue, and 102 (etcderr.NotFile) as for
 // Set.
-func (s *Store) TestAndSet(key, prevValue, value string, expiration time.Time, index uint64) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.advance(index) {
-		return nil, ErrAlreadyApplied
-	}
-	e, err := s.testAndSet(normalize(key), prevValue, value, expiration)
-	count(&s.counters.testAndSets, &s.counters.testAndSetsFail, err)
-	return e, err
+func (s *Store) TestAndSet(key, prevValue, value string, expiration time.Time, position uint64) (*Event, error) {
+	return s.applyOne(position, Write{Op: OpTestAndSet, Key: key, PrevValue: prevValue, Value: value, Expiration: expiration})
 }
 
 func (s *Store) testAndSet(key, prevValue, value string, expiration time.Time) (*Event, error) {
@@ -156,15 +150,8 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 
 // Delete deletes the file key. A missing key gives error 100
 // (etcderr.KeyNotFound), a directory error 102 (etcderr.NotFile).
-func (s *Store) Delete(key string, index uint64) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.advance(index) {
-		return nil, ErrAlreadyApplied
-	}
-	e, err := s.delete(normalize(key))
-	count(&s.counters.deletes, &s.counters.deletesFail, err)
-	return e, err
+func (s *Store) Delete(key string, position uint64) (*Event, error) {
+	return s.applyOne(position, Write{Op: OpDelete, Key: key})
 }
 
 func (s *Store) delete(key string) (*Event, error) {
@@ -180,20 +167,19 @@ func (s *Store) delete(key string) (*Event, error) {
 
 // Expire deletes the file key if its expiration equals expiration. Otherwise
 // the file was set again or deleted after the leader chose to expire it, and
-// Expire does nothing and returns (nil, nil). Either way the store's index
-// advances to index.
-func (s *Store) Expire(key string, expiration time.Time, index uint64) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.advance(index) {
-		return nil, ErrAlreadyApplied
-	}
-	parent, n := find(s.root, normalize(key))
+// Expire does nothing and returns (nil, nil). Either way the write takes its
+// index.
+func (s *Store) Expire(key string, expiration time.Time, position uint64) (*Event, error) {
+	return s.applyOne(position, Write{Op: OpExpire, Key: key, Expiration: expiration})
+}
+
+func (s *Store) expire(key string, expiration time.Time) *Event {
+	parent, n := find(s.root, key)
 	if n == nil || n.expiration == nil || !n.expiration.Equal(expiration) {
-		return nil, nil
+		return nil
 	}
 	s.counters.expires.Add(1)
-	return s.remove(parent, n), nil
+	return s.remove(parent, n)
 }
 
 // remove deletes file n from parent and records the event.

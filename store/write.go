@@ -1,0 +1,95 @@
+package store
+
+import (
+	"fmt"
+	"time"
+)
+
+// Op is the kind of a Write.
+type Op uint8
+
+// The writes a log entry can hold.
+const (
+	OpSet        Op = iota + 1 // Set
+	OpTestAndSet               // TestAndSet
+	OpDelete                   // Delete
+	OpExpire                   // Expire
+)
+
+// Write is one change to the store, as Set, TestAndSet, Delete or Expire
+// make it. Expiration is when the file expires for OpSet and OpTestAndSet
+// (the zero time for never), and the expiration the leader saw for
+// OpExpire; PrevValue is used by OpTestAndSet only.
+type Write struct {
+	Op         Op
+	Key        string
+	Value      string
+	PrevValue  string
+	Expiration time.Time
+}
+
+// Result is what one Write gave: what the method of its Op returns.
+type Result struct {
+	Event *Event
+	Err   error
+}
+
+// Apply applies writes, in order, as the log entry at position, and returns
+// the result of each. An entry may hold several writes, sent together to
+// make one log append and one sync serve many clients: they take
+// consecutive indexes, and the next entry's first write the index after.
+// Every position passed over (an entry that wrote nothing) takes one index
+// too, so that a log of single writes gives each write the index of its
+// position. The whole entry is applied under one lock, so a snapshot holds
+// all of it or none.
+//
+// An entry at or before the last position applied changes nothing and
+// gives ErrAlreadyApplied.
+func (s *Store) Apply(position uint64, writes []Write) ([]Result, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.advance(position) {
+		return nil, ErrAlreadyApplied
+	}
+	results := make([]Result, len(writes))
+	for i, w := range writes {
+		if i > 0 {
+			s.index++
+		}
+		results[i].Event, results[i].Err = s.write(w)
+	}
+	return results, nil
+}
+
+// applyOne applies an entry of one write.
+func (s *Store) applyOne(position uint64, w Write) (*Event, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.advance(position) {
+		return nil, ErrAlreadyApplied
+	}
+	return s.write(w)
+}
+
+// write makes one change at the store's current index, and counts it.
+func (s *Store) write(w Write) (*Event, error) {
+	key := normalize(w.Key)
+	switch w.Op {
+	case OpSet:
+		e, err := s.set(key, w.Value, w.Expiration)
+		count(&s.counters.sets, &s.counters.setsFail, err)
+		return e, err
+	case OpTestAndSet:
+		e, err := s.testAndSet(key, w.PrevValue, w.Value, w.Expiration)
+		count(&s.counters.testAndSets, &s.counters.testAndSetsFail, err)
+		return e, err
+	case OpDelete:
+		e, err := s.delete(key)
+		count(&s.counters.deletes, &s.counters.deletesFail, err)
+		return e, err
+	case OpExpire:
+		return s.expire(key, w.Expiration), nil
+	}
+	// Deterministic all the same: every member refuses it at this index.
+	return nil, fmt.Errorf("store: unknown write %d on %q", w.Op, w.Key)
+}
