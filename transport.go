@@ -25,8 +25,11 @@ const (
 // every request has a deadline: a peer that stops answering halfway must not
 // wedge the leader, whose event loop waits for these calls when it steps down.
 type transporter struct {
-	client      *http.Client
-	rpcTimeout  time.Duration
+	client     *http.Client
+	rpcTimeout time.Duration
+	// voteTimeout is the shortest round of an election: a candidate's
+	// next round starts no sooner.
+	voteTimeout time.Duration
 	snapTimeout time.Duration
 	batchBytes  int64
 	stats       *raftStats
@@ -62,6 +65,7 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 	return &transporter{
 		client:            &http.Client{Transport: peers},
 		rpcTimeout:        2 * electionTimeout,
+		voteTimeout:       electionTimeout,
 		snapTimeout:       time.Minute,
 		batchBytes:        s.cfg.appendBatchBytes(),
 		stats:             s.stats,
@@ -115,14 +119,22 @@ func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration,
 }
 
 // SendVoteRequest asks a peer for its vote.
+//
+// A request refused here, or that fails, gets a denial of the request's
+// term, within voteTimeout: goraft's candidate reads its term without a
+// lock in each request's goroutine, and only receiving the answer orders
+// that read before the term's increment in the candidate's next round. A
+// candidate whose requests went unanswered raced with them (-race reported
+// it under load); a denial changes nothing else in goraft.
 func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.RequestVoteRequest) *raft.RequestVoteResponse {
+	denial := &raft.RequestVoteResponse{Term: req.Term, VoteGranted: false}
 	if err := t.beforeVoteRequest(req); err != nil {
 		log.Printf("raft: not asking %s for a vote: %v", peer.Name, err)
-		return nil
+		return denial
 	}
 	resp := &raft.RequestVoteResponse{}
-	if !t.post(peer, votePath, t.rpcTimeout, req, resp) {
-		return nil
+	if !t.post(peer, votePath, t.voteTimeout, req, resp) {
+		return denial
 	}
 	t.replicator.news.sawTerm(resp.Term)
 	if resp.VoteGranted {

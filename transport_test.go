@@ -27,3 +27,36 @@ func TestSlowSnapshotInstallIsAnswered(t *testing.T) {
 		t.Fatalf("an install answered after %v counted as failed", 4*election)
 	}
 }
+
+// TestVoteRequestsAlwaysGetAnAnswer: goraft's candidate reads its term in
+// each vote request's goroutine and increments it in its next round; only
+// an answer it receives orders the two. A request that failed or was
+// refused here got no answer, and -race reported the race under load.
+func TestVoteRequestsAlwaysGetAnAnswer(t *testing.T) {
+	const election = 50 * time.Millisecond
+	release := make(chan struct{})
+	silent := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	defer silent.Close()
+	defer close(release)
+	refuse := errNotMember
+	tr := &transporter{
+		client:            &http.Client{Transport: newPeerTransport(election, nil)},
+		rpcTimeout:        time.Hour,
+		voteTimeout:       election,
+		contacts:          newPeerContacts(),
+		replicator:        &replicator{news: &leaderNews{}},
+		beforeVoteRequest: func(*raft.RequestVoteRequest) error { return refuse },
+	}
+	peer := &raft.Peer{Name: "node2", ConnectionString: silent.URL}
+	req := &raft.RequestVoteRequest{Term: 7, CandidateName: "node1"}
+	check := func(what string) {
+		t.Helper()
+		resp := tr.SendVoteRequest(nil, peer, req)
+		if resp == nil || resp.VoteGranted || resp.Term != req.Term {
+			t.Fatalf("%s: answer %+v, want a denial in term %d", what, resp, req.Term)
+		}
+	}
+	check("a request refused before it is sent")
+	refuse = nil
+	check("a request the peer does not answer")
+}
