@@ -48,12 +48,9 @@ type raftServer struct {
 	news         *leaderNews
 	leadership   *leadership
 	replicator   *replicator
-	syncedAhead  atomic.Uint64 // the last index syncAhead was asked for
-	// syncedThrough is the last index a sync started by syncAhead made
-	// durable.
-	syncedThrough atomic.Uint64
-	proposals     chan struct{} // a slot per proposal waiting for goraft
-	batcher       *writeBatcher
+	syncMarks    syncMarks     // how far syncAhead made the log durable
+	proposals    chan struct{} // a slot per proposal waiting for goraft
+	batcher      *writeBatcher
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
@@ -533,7 +530,7 @@ func (s *raftServer) proposeDurably(cmd raft.Command) (any, uint64, error) {
 	// and ignores its own fsync errors as a leader, so every entry syncs the
 	// log here, unless a sync started while the entry was on its way to the
 	// followers already has; concurrent proposals share one fsync.
-	if index == 0 || s.syncedThrough.Load() < index {
+	if index == 0 || !s.syncMarks.covers(s.raft.Term(), index) {
 		if err := s.syncLog(); err != nil {
 			return nil, 0, err
 		}

@@ -172,10 +172,10 @@ type replicator struct {
 	idleHeartbeat time.Duration
 	batchBytes    int64
 	stopped       <-chan struct{}
-	// syncAhead starts making the log durable up to an index being sent,
-	// so that the leader's fsync overlaps the followers' instead of
-	// following them.
-	syncAhead func(index uint64)
+	// syncAhead starts making the log durable up to an index of a term
+	// being sent, so that the leader's fsync overlaps the followers'
+	// instead of following them.
+	syncAhead func(term, index uint64)
 
 	mu sync.Mutex
 	// confirmed is, for each peer, how far its last answer said its log
@@ -231,9 +231,6 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 		}
 		commit := srv.CommitIndex()
 		added, last := r.addAppended(srv, req)
-		if added {
-			r.syncAhead(req.Entries[len(req.Entries)-1].GetIndex())
-		}
 		// goraft's follower applies no further than the next join on each
 		// append, so its own commit index is the one to compare.
 		if added || commit > peerCommit {
@@ -332,8 +329,8 @@ func entrySize(name string, command []byte) int64 {
 // per index: goraft fsyncs a leader's log only when a majority has answered,
 // and in its event loop. The error of a failed sync stops the node, as
 // every failed sync does.
-func (s *raftServer) syncAhead(index uint64) {
-	if !raise(&s.syncedAhead, index) {
+func (s *raftServer) syncAhead(term, index uint64) {
+	if !s.syncMarks.start(term, index) {
 		return
 	}
 	go func() {
@@ -341,6 +338,46 @@ func (s *raftServer) syncAhead(index uint64) {
 			s.fail(err)
 			return
 		}
-		raise(&s.syncedThrough, index)
+		s.syncMarks.done(term, index)
 	}()
+}
+
+// syncMarks records how far syncAhead has made a leader's log durable, in
+// the term it leads: a log is cut and rewritten only across terms, so an
+// index synced in an earlier term says nothing of the entry there now.
+type syncMarks struct {
+	mu      sync.Mutex
+	term    uint64
+	ahead   uint64 // the last index a sync was started for
+	through uint64 // the last index a finished sync covered
+}
+
+// start reports whether a sync must start to cover index in term.
+func (m *syncMarks) start(term, index uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if term > m.term {
+		m.term, m.ahead, m.through = term, 0, 0
+	}
+	if term < m.term || index <= m.ahead {
+		return false
+	}
+	m.ahead = index
+	return true
+}
+
+// done records that a sync started for index in term has finished.
+func (m *syncMarks) done(term, index uint64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if term == m.term {
+		m.through = max(m.through, index)
+	}
+}
+
+// covers reports whether a finished sync covered index in term.
+func (m *syncMarks) covers(term, index uint64) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return term == m.term && index <= m.through
 }

@@ -154,6 +154,10 @@ func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer,
 		}
 	}
 	trimBatch(req, t.batchBytes)
+	if n := len(req.Entries); n > 0 {
+		// goraft's own appends carry entries too, not only held heartbeats.
+		r.syncAhead(req.Term, req.Entries[n-1].GetIndex())
+	}
 	t.gate.appendStarts(peer.Name, req.PrevLogIndex)
 	resp := &raft.AppendEntriesResponse{}
 	sent := time.Now()

@@ -60,3 +60,30 @@ func TestVoteRequestsAlwaysGetAnAnswer(t *testing.T) {
 	refuse = nil
 	check("a request the peer does not answer")
 }
+
+// TestSyncMarksAreForOneTerm: a leader's log is cut and rewritten only
+// across terms, so what syncAhead made durable in one term says nothing
+// of the entries at those indexes in the next.
+func TestSyncMarksAreForOneTerm(t *testing.T) {
+	var m syncMarks
+	if !m.start(2, 10) || m.start(2, 9) || m.covers(2, 10) {
+		t.Fatal("a first sync through 10 in term 2 must start once, and cover nothing until done")
+	}
+	m.done(2, 10)
+	if !m.covers(2, 10) || !m.covers(2, 3) || m.covers(2, 11) {
+		t.Fatal("a finished sync through 10 must cover 10 and below in its term, and nothing above")
+	}
+	if m.covers(3, 5) {
+		t.Fatal("a sync of term 2 covers index 5 of term 3")
+	}
+	if !m.start(3, 5) {
+		t.Fatal("a new term's entry at an index synced in the last term must be synced again")
+	}
+	m.done(2, 10) // a sync of the last term finishing late
+	if m.covers(3, 5) {
+		t.Fatal("a late sync of term 2 covers term 3's entries")
+	}
+	if m.start(2, 20) {
+		t.Fatal("a sync was started for an earlier term")
+	}
+}

@@ -36,9 +36,14 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 			defer wg.Done()
 			for j := range writesEach {
 				w := write{key: fmt.Sprintf("/batch/c%d/w%d", i, j), value: fmt.Sprintf("client %d write %d", i, j)}
-				r, err := leader.request(context.Background(), http.MethodPost, "/v1/keys"+w.key, form("value", w.value))
-				if err != nil || r.Status != http.StatusOK {
-					errs <- fmt.Errorf("set %s: %v %v", w.key, r, err)
+				ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+				r, err := c.follow(ctx, leader, http.MethodPost, "/v1/keys"+w.key, form("value", w.value))
+				cancel()
+				if err != nil || r.Status == http.StatusInternalServerError {
+					continue // no leader for a moment: the outcome is unknown
+				}
+				if r.Status != http.StatusOK {
+					errs <- fmt.Errorf("set %s: %v", w.key, r)
 					return
 				}
 				var e testnode.Event
@@ -70,6 +75,7 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 			}
 		}
 	}
+	leader = c.waitLeader(electionTimeout)
 	if !writesShareEntries(t, leader) {
 		t.Fatalf("%d concurrent writes never shared a log entry", clients*writesEach)
 	}
@@ -80,9 +86,10 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 	// the log. A follower recovers from its own snapshot on restart.
 	batchesEnd := raftCommitIndex(t, leader)
 	for i := range 250 {
-		leader.set("/batch/one", strconv.Itoa(i))
+		c.set("/batch/one", strconv.Itoa(i))
 	}
 	waitFor(t, requestTimeout, "the leader's log to be compacted past the batches", func() (bool, string) {
+		leader = c.waitLeader(electionTimeout)
 		first := firstLogIndex(t, leader)
 		return first > batchesEnd, fmt.Sprintf("first entry %d, batches end at %d", first, batchesEnd)
 	})
@@ -104,7 +111,8 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 	}
 	sort.Slice(indexes, func(a, b int) bool { return indexes[a] < indexes[b] })
 	// The next write's index follows every acknowledged one on every member.
-	last := leader.set("/batch/after", "last")
+	last := c.set("/batch/after", "last")
+	leader = c.waitLeader(electionTimeout)
 	if last.Index <= indexes[len(indexes)-1] {
 		t.Fatalf("a write after the batches got index %d, not above %d", last.Index, indexes[len(indexes)-1])
 	}
