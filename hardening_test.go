@@ -400,3 +400,26 @@ func TestSnapshotAnnouncedAgainIsAccepted(t *testing.T) {
 		t.Fatalf("the same announcement again: HTTP %d; the leader would announce it forever", code)
 	}
 }
+
+// TestStuckSnapshottingIsLeftWithoutLeader: a follower left in goraft's
+// snapshotting state never campaigns; once its leader is silent it moves
+// on. The job that moves it sleeps until the state is entered.
+func TestStuckSnapshottingIsLeftWithoutLeader(t *testing.T) {
+	leader := startTestNode(t)
+	member := startMember(t, leader, "node2")
+	req := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
+	var body bytes.Buffer
+	if _, err := req.Encode(&body); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
+	if state := member.e.raft.raft.State(); rec.Code != http.StatusOK || state != raft.Snapshotting {
+		t.Fatalf("announcement: HTTP %d, member %s; want 200 and %s", rec.Code, state, raft.Snapshotting)
+	}
+	leader.e.stop()
+	leader.e = nil
+	waitFor(t, 10*time.Second, "the member to leave the snapshotting state", func() bool {
+		return member.e.raft.raft.State() != raft.Snapshotting
+	})
+}

@@ -189,6 +189,7 @@ func bringUp(cfg *Config) (*etcd, error) {
 			return nil, fmt.Errorf("-w: %w", err)
 		}
 	}
+	procs.start()
 	gate := &startupGate{}
 	var handler http.Handler = gate
 	if cfg.Verbose {
@@ -277,6 +278,7 @@ type startupGate struct {
 func (g *startupGate) open(h http.Handler) { g.handler.Store(&h) }
 
 func (g *startupGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	procs.busy()
 	if h := g.handler.Load(); h != nil {
 		(*h).ServeHTTP(w, r)
 		return

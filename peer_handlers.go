@@ -132,6 +132,9 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 		return
 	}
 	s.stats.receivedAppend()
+	if len(req.Entries) > 0 {
+		procs.busy()
+	}
 	s.lastAppend.Store(time.Now().UnixNano())
 	// A join or remove applied while a snapshot copies goraft's peer map
 	// would race with the copy.
@@ -228,6 +231,7 @@ func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Request) {
+	procs.busy()
 	req := &raft.SnapshotRecoveryRequest{}
 	if !decodeBody(w, r, maxSnapshotBody, req) {
 		return
@@ -277,6 +281,7 @@ func (s *raftServer) logHandler(w http.ResponseWriter, _ *http.Request) {
 
 // joinHandler adds a member. Followers send the joiner to the leader.
 func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
+	procs.busy()
 	var cmd JoinCommand
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxSmallPeerBody)).Decode(&cmd); err != nil || cmd.Name == "" || cmd.RaftURL == "" || cmd.EtcdURL == "" {
 		writeError(w, etcderr.New(etcderr.InvalidForm, "join: want JSON with name, raftURL and etcdURL"))

@@ -87,6 +87,11 @@ type raftServer struct {
 	// serving; removed is closed when it must stop for that.
 	removedSelf chan struct{}
 	removed     chan struct{}
+	// becameLeader and becameSnapshotting are told when goraft enters
+	// those states: the jobs of a leader and of a stuck follower sleep
+	// until then, not waking an idle node.
+	becameLeader       chan struct{}
+	becameSnapshotting chan struct{}
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -109,23 +114,25 @@ var (
 // peer listener must already be bound; peerTLS is nil for plain HTTP.
 func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peerTLS *tlsSide) (*raftServer, error) {
 	s := &raftServer{
-		cfg:           cfg,
-		store:         st,
-		members:       newMemberRegistry(),
-		stats:         newRaftStats(),
-		startTime:     time.Now(),
-		peerListener:  peerListener,
-		peerTLS:       peerTLS,
-		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
-		gate:          newPeerGate(),
-		contacts:      newPeerContacts(),
-		news:          &leaderNews{},
-		leadership:    &leadership{},
-		proposals:     make(chan struct{}, maxProposals),
-		failed:        make(chan error, 1),
-		removedSelf:   make(chan struct{}, 1),
-		removed:       make(chan struct{}),
-		stop:          make(chan struct{}),
+		cfg:                cfg,
+		store:              st,
+		members:            newMemberRegistry(),
+		stats:              newRaftStats(),
+		startTime:          time.Now(),
+		peerListener:       peerListener,
+		peerTLS:            peerTLS,
+		peerTransport:      newPeerTransport(cfg.ElectionTimeout, peerTLS),
+		gate:               newPeerGate(),
+		contacts:           newPeerContacts(),
+		news:               &leaderNews{},
+		leadership:         &leadership{},
+		proposals:          make(chan struct{}, maxProposals),
+		failed:             make(chan error, 1),
+		removedSelf:        make(chan struct{}, 1),
+		becameLeader:       make(chan struct{}, 1),
+		becameSnapshotting: make(chan struct{}, 1),
+		removed:            make(chan struct{}),
+		stop:               make(chan struct{}),
 	}
 	disk, err := raftdisk.Open(cfg.DataDir)
 	if err != nil {
@@ -176,10 +183,14 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	srv.AddEventListener(raft.StateChangeEventType, func(e raft.Event) {
 		state := e.Value().(string)
 		s.leadership.stateChanged(state)
-		if state == raft.Leader {
+		switch state {
+		case raft.Leader:
 			// goraft proposes the no-op of a new leader itself, not through
 			// doIndexed: held heartbeats must look for it.
 			s.news.appending(math.MaxUint64)
+			tell(s.becameLeader)
+		case raft.Snapshotting:
+			tell(s.becameSnapshotting)
 		}
 		s.news.announce()
 	})
@@ -337,7 +348,7 @@ func (s *raftServer) startBackground() {
 	s.serving.Store(true)
 	s.wg.Add(3)
 	go s.runExpiry()
-	go s.every(s.cfg.ElectionTimeout, s.leaveStuckSnapshotting)
+	go s.watchSnapshotting()
 	go s.watchRemoval()
 	if s.cfg.Snapshot {
 		s.wg.Add(1)
@@ -776,7 +787,9 @@ func (s *raftServer) deferSnapshot(peers []string, commit uint64) bool {
 
 // runExpiry is the leader's TTL clock: it proposes an expire command for
 // every key whose expiration has passed, so that all members remove it at
-// the same index. Other members wait for those commands.
+// the same index. Other members wait for those commands. It sleeps until
+// the next expiration, or until this node leads, a key may expire sooner,
+// or a proposal ends.
 func (s *raftServer) runExpiry() {
 	defer s.wg.Done()
 	const maxInFlight = 256
@@ -784,6 +797,7 @@ func (s *raftServer) runExpiry() {
 	done := make(chan string, maxInFlight)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	var expiryChanged <-chan struct{}
 	for {
 		select {
 		case <-s.stop:
@@ -791,7 +805,11 @@ func (s *raftServer) runExpiry() {
 		case key := <-done:
 			delete(inFlight, key)
 		case <-timer.C:
+		case <-expiryChanged:
+		case <-s.becameLeader:
 		}
+		// Before the store is read, so that no change goes unseen.
+		expiryChanged = s.store.ExpiryChanged()
 		if s.isLeader() {
 			now := time.Now()
 			for _, e := range s.store.Expired(now, maxInFlight) {
@@ -809,32 +827,67 @@ func (s *raftServer) runExpiry() {
 				}(e)
 			}
 		}
-		timer.Reset(s.nextExpiryWait(len(inFlight) > 0))
+		if wait, ok := s.nextExpiryWait(len(inFlight) > 0); ok {
+			timer.Reset(wait)
+		} else {
+			timer.Stop()
+		}
 	}
 }
 
-// nextExpiryWait is how long the expiry loop may sleep: until the next
-// expiration, but never so long that a key set meanwhile expires late by much.
-func (s *raftServer) nextExpiryWait(busy bool) time.Duration {
-	const (
-		idle  = 100 * time.Millisecond
-		retry = 10 * time.Millisecond
-	)
+// maxExpirySleep bounds the expiry loop's sleep while keys have an
+// expiration: expirations are wall-clock times, and the wall clock may be
+// stepped while the loop sleeps on the monotonic one.
+const maxExpirySleep = time.Second
+
+// nextExpiryWait is how long the expiry loop may sleep, and false when it
+// has nothing to wait for but a wake-up: this node does not lead, no key
+// has an expiration, or every due key is being expired.
+func (s *raftServer) nextExpiryWait(busy bool) (time.Duration, bool) {
+	const retry = 10 * time.Millisecond
 	next, ok := s.store.NextExpiration()
 	if !ok || !s.isLeader() {
-		return idle
+		return 0, false
 	}
 	wait := time.Until(next)
 	switch {
-	case wait > idle:
-		return idle
 	case wait > 0:
-		return wait
+		return min(wait, maxExpirySleep), true
 	case busy:
 		// Everything due is proposed; a finished proposal wakes the loop.
-		return idle
+		return 0, false
 	default:
-		return retry
+		return retry, true
+	}
+}
+
+// watchSnapshotting runs leaveStuckSnapshotting while goraft is in its
+// snapshotting state, which it enters only to install a snapshot.
+func (s *raftServer) watchSnapshotting() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.stop:
+			return
+		case <-s.becameSnapshotting:
+		}
+		for s.raft.State() == raft.Snapshotting {
+			select {
+			case <-s.stop:
+				return
+			case <-time.After(s.cfg.ElectionTimeout):
+			}
+			s.leaveStuckSnapshotting()
+		}
+	}
+}
+
+// tell wakes the job waiting on c, which holds at most one wake-up: it
+// never blocks, and may run in goraft's listeners.
+func tell(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
 	}
 }
 

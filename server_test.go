@@ -287,3 +287,32 @@ func TestVoteFromUnknownCandidate(t *testing.T) {
 		t.Fatalf("the vote was not recorded before the answer: term %d vote %q, %v", term, votedFor, err)
 	}
 }
+
+// TestExpiryLoopSleepsUntilThereIsWork: the expiry loop of an idle member
+// used to wake ten times a second whatever it had to do; it sleeps until
+// the next expiration on a leader, and until a wake-up on a follower or
+// with no key to expire.
+func TestExpiryLoopSleepsUntilThereIsWork(t *testing.T) {
+	leader := startTestNode(t)
+	if wait, timed := leader.e.raft.nextExpiryWait(false); timed {
+		t.Fatalf("a leader without expiring keys sleeps %v, not until woken", wait)
+	}
+	leader.set("later", "v", "ttl", "3600")
+	if wait, timed := leader.e.raft.nextExpiryWait(false); !timed || wait != maxExpirySleep {
+		t.Fatalf("a leader whose next key expires in an hour sleeps %v (timed %v), want %v", wait, timed, maxExpirySleep)
+	}
+	member := startMember(t, leader, "node2")
+	waitFor(t, 5*time.Second, "the member to hold the key", func() bool {
+		_, ok := member.e.store.NextExpiration()
+		return ok
+	})
+	if wait, timed := member.e.raft.nextExpiryWait(false); timed {
+		t.Fatalf("a follower sleeps %v, not until it leads", wait)
+	}
+	// A key expiring sooner wakes the sleeping loop.
+	set := leader.set("sooner", "v", "ttl", "1")
+	code, event := leader.do(http.MethodPost, "/v1/watch/sooner", url.Values{"index": {strconv.FormatUint(set.Index+1, 10)}})
+	if code != http.StatusOK || event.Action != "DELETE" {
+		t.Fatalf("expiry of /sooner: HTTP %d %+v", code, event)
+	}
+}

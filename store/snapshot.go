@@ -109,6 +109,7 @@ func (s *Store) Recover(state []byte) error {
 	}
 	s.root = root
 	s.expiries = expiries
+	s.wakeExpiry()
 	s.history = history
 	s.index = snap.Index
 	s.position = snap.Position

@@ -42,6 +42,9 @@ type Store struct {
 	history  eventHistory
 	watchers watcherHub
 	counters counters
+	// expiryWake is closed when a file may expire earlier than the
+	// earliest expiration did; nil while no one waits.
+	expiryWake chan struct{}
 }
 
 // New returns an empty store that keeps the last historySize events for
@@ -144,6 +147,9 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 		n.value = value
 	}
 	s.expiries.setExpiration(n, exp)
+	if exp != nil && n.heapIndex == 0 {
+		s.wakeExpiry()
+	}
 	s.record(e)
 	return e, nil
 }
@@ -293,6 +299,27 @@ func (s *Store) NextExpiration() (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return *s.expiries[0].expiration, true
+}
+
+// ExpiryChanged returns a channel closed once a file may expire earlier
+// than NextExpiration said after this call: a file set with an expiration
+// before the earliest, or a store recovered from a snapshot. Whoever
+// expires files sleeps until then or until the earliest expiration.
+func (s *Store) ExpiryChanged() <-chan struct{} {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.expiryWake == nil {
+		s.expiryWake = make(chan struct{})
+	}
+	return s.expiryWake
+}
+
+// wakeExpiry closes the channel of ExpiryChanged; s.mu is held.
+func (s *Store) wakeExpiry() {
+	if s.expiryWake != nil {
+		close(s.expiryWake)
+		s.expiryWake = nil
+	}
 }
 
 // Expired returns up to limit files whose expiration is at or before now,

@@ -135,3 +135,47 @@ func TestExpiryHeapModel(t *testing.T) {
 		}
 	}
 }
+
+// TestExpiryChanged: whoever expires files sleeps until the earliest
+// expiration, so a file that may expire before it must wake them.
+func TestExpiryChanged(t *testing.T) {
+	s := New(0)
+	woken := func(c <-chan struct{}) bool {
+		select {
+		case <-c:
+			return true
+		default:
+			return false
+		}
+	}
+	c := s.ExpiryChanged()
+	s.Set("/permanent", "v", time.Time{}, 1)
+	if woken(c) {
+		t.Fatal("a permanent file woke the expiry")
+	}
+	s.Set("/late", "v", t0.Add(time.Hour), 2)
+	if !woken(c) {
+		t.Fatal("the first file with an expiration did not wake the expiry")
+	}
+	c = s.ExpiryChanged()
+	s.Set("/later", "v", t0.Add(2*time.Hour), 3)
+	s.Delete("/late", 4)
+	if woken(c) {
+		t.Fatal("a later expiration or a delete woke the expiry")
+	}
+	s.TestAndSet("/permanent", "v", "w", t0, 5)
+	if !woken(c) {
+		t.Fatal("a test-and-set giving the earliest expiration did not wake the expiry")
+	}
+	c = s.ExpiryChanged()
+	state, err := New(0).Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Recover(state); err != nil {
+		t.Fatal(err)
+	}
+	if !woken(c) {
+		t.Fatal("a recovery did not wake the expiry")
+	}
+}

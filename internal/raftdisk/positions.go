@@ -44,6 +44,9 @@ func (p *positions) append(srv raft.Server, req *raft.AppendEntriesRequest) *raf
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.start(srv)
+	if resp, ok := heartbeat(srv, req); ok {
+		return resp
+	}
 	for p.snapshotting && mayCut(srv, req) {
 		p.cond.Wait()
 	}

@@ -1,0 +1,64 @@
+package raftdisk
+
+import (
+	"bytes"
+	"math"
+
+	"code.google.com/p/goprotobuf/proto"
+	"github.com/goraft/raft"
+	"github.com/goraft/raft/protobuf"
+)
+
+// goraft's follower fsyncs its log on every append, the idle heartbeats
+// included, which add nothing to it: on an idle cluster that fsync is most
+// of a follower's work. A heartbeat from the leader of the follower's term
+// whose log ends where the follower's does, and that commits nothing new,
+// is handed to goraft as an append it refuses before touching the log (it
+// starts past the log's end): goraft still takes it as word from its
+// leader, which restarts its election timer, and the leader is answered
+// what goraft would have answered the heartbeat itself. Everything in the
+// log was synced before it was acknowledged, so there is nothing to sync.
+
+// heartbeat answers req in that way when it is such a heartbeat, and
+// reports whether it was. Appends are serialised by the caller.
+func heartbeat(srv raft.Server, req *raft.AppendEntriesRequest) (*raft.AppendEntriesResponse, bool) {
+	if len(req.Entries) > 0 || srv.State() != raft.Follower || req.Term != srv.Term() {
+		return nil, false
+	}
+	entries := srv.LogEntries()
+	if len(entries) == 0 {
+		return nil, false
+	}
+	last := entries[len(entries)-1]
+	commit := srv.CommitIndex()
+	if last.Index() != req.PrevLogIndex || last.Term() != req.PrevLogTerm || min(req.CommitIndex, last.Index()) > commit {
+		return nil, false
+	}
+	resp := srv.AppendEntries(&raft.AppendEntriesRequest{
+		Term:         req.Term,
+		PrevLogIndex: math.MaxUint64,
+		PrevLogTerm:  req.PrevLogTerm,
+		LeaderName:   req.LeaderName,
+	})
+	if resp == nil || resp.Term() != req.Term {
+		// Stopped, or a later term came first: goraft's answer is the one
+		// the heartbeat would have had.
+		return resp, true
+	}
+	return appended(req.Term, last.Index(), commit), true
+}
+
+// appended is goraft's answer to an append that succeeded: goraft keeps the
+// fields of its answers unexported, so it is decoded from their encoding.
+func appended(term, index, commit uint64) *raft.AppendEntriesResponse {
+	success := true
+	b, err := proto.Marshal(&protobuf.AppendEntriesResponse{Term: &term, Index: &index, CommitIndex: &commit, Success: &success})
+	if err != nil {
+		return nil
+	}
+	resp := &raft.AppendEntriesResponse{}
+	if _, err := resp.Decode(bytes.NewReader(b)); err != nil {
+		return nil
+	}
+	return resp
+}
