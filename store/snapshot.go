@@ -1,22 +1,26 @@
 package store
 
 import (
+	"bufio"
+	"bytes"
 	"container/heap"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"time"
 )
 
-// snapshot is the JSON form of the store's state, written by Save.
+// snapshot is the JSON form of the store's state, written by SaveTo.
 type snapshot struct {
 	Index uint64 `json:"index"`
-	// Nodes are the files and the empty directories. Every other directory
+	// "nodes", between Index and History, are the files and the empty
+	// directories, streamed by SaveTo and RecoverFrom. Every other directory
 	// is implied by the keys below it; listing it too would repeat each
 	// ancestor's key once per level, quadratic in the depth of a key.
-	Nodes   []snapshotNode `json:"nodes"`
-	History []*Event       `json:"history"`
+	History []*Event `json:"history"`
 	// EvictedIndex is the index of the newest event no longer in History,
 	// so that watches from before it keep failing after recovery.
 	EvictedIndex uint64 `json:"evictedIndex"`
@@ -29,25 +33,52 @@ type snapshotNode struct {
 	Expiration *time.Time `json:"expiration,omitempty"`
 }
 
-// Save returns the store's whole state as JSON: every file with its value
-// and expiration (keeping its UTC offset), every directory, the event
-// history and the index. The same state always gives the same bytes.
-// Counters and watchers are not part of it.
+// Save returns the store's state as SaveTo writes it.
 func (s *Store) Save() ([]byte, error) {
+	var b bytes.Buffer
+	err := s.SaveTo(&b)
+	return b.Bytes(), err
+}
+
+// SaveTo writes the store's whole state to w as JSON: every file with its
+// value and expiration (keeping its UTC offset), every directory, the event
+// history and the index. The same state always gives the same bytes.
+// Counters and watchers are not part of it. The JSON is streamed: a large
+// store is never held whole in memory a second time.
+func (s *Store) SaveTo(w io.Writer) error {
 	// Collect under the lock, encode outside it: what is collected is
 	// immutable (strings, expirations and events are never changed in place),
-	// so writes can proceed while the JSON is built.
+	// so writes can proceed while the JSON is written.
 	s.mu.RLock()
-	state := snapshot{
-		Index:        s.index,
-		Nodes:        snapshotNodes(s.root),
-		History:      s.history.events(),
-		EvictedIndex: s.history.evictedIndex,
-	}
+	index, evicted := s.index, s.history.evictedIndex
+	nodes := snapshotNodes(s.root)
+	history := s.history.events()
 	s.mu.RUnlock()
 	// In key order, so that the same store always saves the same bytes.
-	slices.SortFunc(state.Nodes, func(a, b snapshotNode) int { return strings.Compare(a.Key, b.Key) })
-	return json.Marshal(&state)
+	slices.SortFunc(nodes, func(a, b snapshotNode) int { return strings.Compare(a.Key, b.Key) })
+	bw := bufio.NewWriterSize(w, 256<<10)
+	// The bytes json.Marshal would give for a snapshot, one node at a time.
+	fmt.Fprintf(bw, `{"index":%d,"nodes":[`, index)
+	for i := range nodes {
+		if i > 0 {
+			bw.WriteByte(',')
+		}
+		b, err := json.Marshal(&nodes[i])
+		if err != nil {
+			return err
+		}
+		bw.Write(b)
+		// Let the collected node go as soon as it is written.
+		nodes[i] = snapshotNode{}
+	}
+	b, err := json.Marshal(history)
+	if err != nil {
+		return err
+	}
+	bw.WriteString(`],"history":`)
+	bw.Write(b)
+	fmt.Fprintf(bw, `,"evictedIndex":%d}`, evicted)
+	return bw.Flush()
 }
 
 // snapshotNodes lists the files and empty directories below root, in no
@@ -74,21 +105,24 @@ func snapshotNodes(root *node) []snapshotNode {
 	return nodes
 }
 
-// Recover replaces the store's whole state with one written by Save.
-// Pending watchers are cleared, their channels closed without an event: the
-// state they watched was replaced wholesale, so they cannot tell what
-// changed. Watchers registered later work as usual. Counters are kept. If
-// state is not a valid snapshot, Recover returns an error and changes
-// nothing.
-func (s *Store) Recover(state []byte) error {
+// Recover replaces the store's whole state with one written by Save, as
+// RecoverFrom does.
+func (s *Store) Recover(state []byte) error { return s.RecoverFrom(bytes.NewReader(state)) }
+
+// RecoverFrom replaces the store's whole state with one written by SaveTo,
+// read as a stream: the tree is built node by node, never from a copy of
+// the whole state. Pending watchers are cleared, their channels closed
+// without an event: the state they watched was replaced wholesale, so they
+// cannot tell what changed. Watchers registered later work as usual.
+// Counters are kept. If r does not hold a valid snapshot, RecoverFrom
+// returns an error and changes nothing.
+func (s *Store) RecoverFrom(r io.Reader) error {
 	var snap snapshot
-	if err := json.Unmarshal(state, &snap); err != nil {
+	tree := newTreeBuilder()
+	if err := decodeSnapshot(json.NewDecoder(bufio.NewReaderSize(r, 256<<10)), &snap, tree); err != nil {
 		return fmt.Errorf("store: corrupt snapshot: %w", err)
 	}
-	root, expiries, err := buildTree(snap.Nodes)
-	if err != nil {
-		return fmt.Errorf("store: corrupt snapshot: %w", err)
-	}
+	heap.Init(&tree.expiries)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -96,47 +130,127 @@ func (s *Store) Recover(state []byte) error {
 	if err != nil {
 		return fmt.Errorf("store: corrupt snapshot: %w", err)
 	}
-	s.root = root
-	s.expiries = expiries
+	s.root = tree.root
+	s.expiries = tree.expiries
 	s.history = history
 	s.index = snap.Index
 	s.watchers.clear()
 	return nil
 }
 
-func buildTree(nodes []snapshotNode) (*node, expiryHeap, error) {
-	root := newDir("/")
-	var expiries expiryHeap
-	for _, sn := range nodes {
-		if sn.Key == "/" || normalize(sn.Key) != sn.Key {
-			return nil, nil, fmt.Errorf("invalid key %q", sn.Key)
+// decodeSnapshot reads one snapshot object from dec, its nodes into tree
+// and the rest into snap, and checks that nothing follows it.
+func decodeSnapshot(dec *json.Decoder, snap *snapshot, tree *treeBuilder) error {
+	if err := expectDelim(dec, '{'); err != nil {
+		return err
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return err
 		}
-		dir, name, ok := makeParents(root, sn.Key)
-		if !ok {
-			return nil, nil, fmt.Errorf("key %q is below a file", sn.Key)
-		}
-		existing := dir.children[name]
-		switch {
-		case sn.Dir && existing == nil:
-			dir.children[name] = newDir(sn.Key)
-		case sn.Dir && existing.isDir():
-			// Already made as the parent of an earlier key.
-		case existing != nil:
-			return nil, nil, fmt.Errorf("key %q appears twice", sn.Key)
-		case sn.Expiration != nil && sn.Expiration.IsZero():
-			return nil, nil, fmt.Errorf("key %q has a zero expiration", sn.Key)
+		switch tok {
+		case "index":
+			err = dec.Decode(&snap.Index)
+		case "evictedIndex":
+			err = dec.Decode(&snap.EvictedIndex)
+		case "history":
+			err = dec.Decode(&snap.History)
+		case "nodes":
+			err = decodeNodes(dec, tree)
 		default:
-			n := newFile(sn.Key, sn.Value)
-			n.expiration = sn.Expiration
-			dir.children[name] = n
-			if n.expiration != nil {
-				n.heapIndex = len(expiries)
-				expiries = append(expiries, n)
-			}
+			var skipped json.RawMessage
+			err = dec.Decode(&skipped)
+		}
+		if err != nil {
+			return err
 		}
 	}
-	heap.Init(&expiries)
-	return root, expiries, nil
+	if err := expectDelim(dec, '}'); err != nil {
+		return err
+	}
+	// Read to the end: a stream may fail there (a checksum at the end of a
+	// file).
+	switch _, err := dec.Token(); err {
+	case io.EOF:
+		return nil
+	case nil:
+		return errors.New("data after the snapshot")
+	default:
+		return err
+	}
+}
+
+// decodeNodes adds the nodes of a JSON array (or null) to tree, one by one.
+func decodeNodes(dec *json.Decoder, tree *treeBuilder) error {
+	tok, err := dec.Token()
+	if err != nil || tok == nil {
+		return err
+	}
+	if tok != json.Delim('[') {
+		return fmt.Errorf("nodes: want an array, got %v", tok)
+	}
+	for dec.More() {
+		var sn snapshotNode
+		if err := dec.Decode(&sn); err != nil {
+			return err
+		}
+		if err := tree.add(sn); err != nil {
+			return err
+		}
+	}
+	return expectDelim(dec, ']')
+}
+
+func expectDelim(dec *json.Decoder, want json.Delim) error {
+	tok, err := dec.Token()
+	if err != nil {
+		return err
+	}
+	if tok != want {
+		return fmt.Errorf("want %v, got %v", want, tok)
+	}
+	return nil
+}
+
+// treeBuilder builds a key tree from the nodes of a snapshot.
+type treeBuilder struct {
+	root     *node
+	expiries expiryHeap
+}
+
+func newTreeBuilder() *treeBuilder { return &treeBuilder{root: newDir("/")} }
+
+// add puts one snapshot node in the tree; the expiry heap is left for the
+// caller to order.
+func (t *treeBuilder) add(sn snapshotNode) error {
+	if sn.Key == "/" || normalize(sn.Key) != sn.Key {
+		return fmt.Errorf("invalid key %q", sn.Key)
+	}
+	dir, name, ok := makeParents(t.root, sn.Key)
+	if !ok {
+		return fmt.Errorf("key %q is below a file", sn.Key)
+	}
+	existing := dir.children[name]
+	switch {
+	case sn.Dir && existing == nil:
+		dir.children[name] = newDir(sn.Key)
+	case sn.Dir && existing.isDir():
+		// Already made as the parent of an earlier key.
+	case existing != nil:
+		return fmt.Errorf("key %q appears twice", sn.Key)
+	case sn.Expiration != nil && sn.Expiration.IsZero():
+		return fmt.Errorf("key %q has a zero expiration", sn.Key)
+	default:
+		n := newFile(sn.Key, sn.Value)
+		n.expiration = sn.Expiration
+		dir.children[name] = n
+		if n.expiration != nil {
+			n.heapIndex = len(t.expiries)
+			t.expiries = append(t.expiries, n)
+		}
+	}
+	return nil
 }
 
 // buildHistory rebuilds the history of snap into one holding at most limit
