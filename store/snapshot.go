@@ -51,11 +51,15 @@ func (s *Store) SaveTo(w io.Writer) error {
 	// so writes can proceed while the JSON is written.
 	s.mu.RLock()
 	index, evicted := s.index, s.history.evictedIndex
-	nodes := snapshotNodes(s.root)
+	// Sized after the last save: a large store's list is large, and growing
+	// it would leave copies of it behind for the collector.
+	saved := int(s.savedNodes.Load())
+	nodes := collectNodes(s.root, saved+saved/16)
 	history := s.history.events()
 	s.mu.RUnlock()
+	s.savedNodes.Store(int64(len(nodes)))
 	// In key order, so that the same store always saves the same bytes.
-	slices.SortFunc(nodes, func(a, b snapshotNode) int { return strings.Compare(a.Key, b.Key) })
+	slices.SortFunc(nodes, func(a, b savedNode) int { return strings.Compare(a.n.key, b.n.key) })
 	bw := bufio.NewWriterSize(w, 256<<10)
 	// The bytes json.Marshal would give for a snapshot, one node at a time.
 	fmt.Fprintf(bw, `{"index":%d,"nodes":[`, index)
@@ -63,13 +67,12 @@ func (s *Store) SaveTo(w io.Writer) error {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		b, err := json.Marshal(&nodes[i])
+		sn := nodes[i].snapshotNode()
+		b, err := json.Marshal(&sn)
 		if err != nil {
 			return err
 		}
 		bw.Write(b)
-		// Let the collected node go as soon as it is written.
-		nodes[i] = snapshotNode{}
 	}
 	b, err := json.Marshal(history)
 	if err != nil {
@@ -81,24 +84,37 @@ func (s *Store) SaveTo(w io.Writer) error {
 	return bw.Flush()
 }
 
-// snapshotNodes lists the files and empty directories below root, in no
+// savedNode is a node as SaveTo collects it under the lock: its value and
+// expiration, which writes replace, copied; its key and kind never change.
+type savedNode struct {
+	n          *node
+	value      string
+	expiration *time.Time
+}
+
+func (sn *savedNode) snapshotNode() snapshotNode {
+	return snapshotNode{Key: sn.n.key, Dir: sn.n.isDir(), Value: sn.value, Expiration: sn.expiration}
+}
+
+// collectNodes lists the files and empty directories below root, in no
 // particular order: it runs under the store's lock, which every write
-// waits for, so sorting is left to the caller. It keeps its own stack, as
-// keys can nest deeper than is comfortable for recursion.
-func snapshotNodes(root *node) []snapshotNode {
-	nodes := []snapshotNode{}
-	stack := []*node{root}
-	for len(stack) > 0 {
-		n := stack[len(stack)-1]
-		stack = stack[:len(stack)-1]
-		switch {
-		case !n.isDir():
-			nodes = append(nodes, snapshotNode{Key: n.key, Value: n.value, Expiration: n.expiration})
-		case len(n.children) == 0 && n != root:
-			nodes = append(nodes, snapshotNode{Key: n.key, Dir: true})
-		default:
-			for _, child := range n.children {
-				stack = append(stack, child)
+// waits for, so sorting is left to the caller. It keeps its own stack of
+// directories, as keys can nest deeper than is comfortable for recursion.
+func collectNodes(root *node, sizeHint int) []savedNode {
+	nodes := make([]savedNode, 0, sizeHint)
+	dirs := []*node{root}
+	for len(dirs) > 0 {
+		dir := dirs[len(dirs)-1]
+		dirs = dirs[:len(dirs)-1]
+		if len(dir.children) == 0 && dir != root {
+			nodes = append(nodes, savedNode{n: dir})
+			continue
+		}
+		for _, child := range dir.children {
+			if child.isDir() {
+				dirs = append(dirs, child)
+			} else {
+				nodes = append(nodes, savedNode{child, child.value, child.expiration})
 			}
 		}
 	}

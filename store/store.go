@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/etcd-recreation/etcd/etcderr"
@@ -37,6 +38,8 @@ type Store struct {
 	history  eventHistory
 	watchers watcherHub
 	counters counters
+	// savedNodes is how many nodes the last SaveTo wrote.
+	savedNodes atomic.Int64
 }
 
 // New returns an empty store that keeps the last historySize events for
