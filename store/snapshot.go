@@ -114,7 +114,7 @@ func collectNodes(root *node, sizeHint int) []savedNode {
 			if child.isDir() {
 				dirs = append(dirs, child)
 			} else {
-				nodes = append(nodes, savedNode{child, child.value, child.expiration})
+				nodes = append(nodes, savedNode{child, child.value, child.expiration()})
 			}
 		}
 	}
@@ -259,10 +259,9 @@ func (t *treeBuilder) add(sn snapshotNode) error {
 		return fmt.Errorf("key %q has a zero expiration", sn.Key)
 	default:
 		n := newFile(sn.Key, sn.Value)
-		n.expiration = sn.Expiration
 		dir.children[name] = n
-		if n.expiration != nil {
-			n.heapIndex = len(t.expiries)
+		if sn.Expiration != nil {
+			n.ttl = &ttlEntry{at: sn.Expiration, heapIndex: len(t.expiries)}
 			t.expiries = append(t.expiries, n)
 		}
 	}

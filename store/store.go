@@ -192,7 +192,7 @@ func (s *Store) Expire(key string, expiration time.Time, index uint64) (*Event, 
 		return nil, ErrAlreadyApplied
 	}
 	parent, n := find(s.root, normalize(key))
-	if n == nil || n.expiration == nil || !n.expiration.Equal(expiration) {
+	if n == nil || n.expiration() == nil || !n.expiration().Equal(expiration) {
 		return nil, nil
 	}
 	s.counters.expires.Add(1)
@@ -203,7 +203,7 @@ func (s *Store) Expire(key string, expiration time.Time, index uint64) (*Event, 
 func (s *Store) remove(parent, n *node) *Event {
 	delete(parent.children, n.name())
 	s.expiries.forget(n)
-	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration, Index: s.index}
+	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration(), Index: s.index}
 	s.record(e)
 	return e
 }
@@ -231,7 +231,7 @@ func (s *Store) Get(key string) (events []*Event, dir bool, err error) {
 	case n.isDir():
 		events, dir = s.list(n), true
 	default:
-		events = []*Event{{Action: ActionGet, Key: n.key, Value: n.value, Expiration: n.expiration, Index: s.index}}
+		events = []*Event{{Action: ActionGet, Key: n.key, Value: n.value, Expiration: n.expiration(), Index: s.index}}
 	}
 	count(&s.counters.gets, &s.counters.getsFail, err)
 	return events, dir, err
@@ -247,7 +247,7 @@ func (s *Store) list(dir *node) []*Event {
 			Key:        child.key,
 			Dir:        child.isDir(),
 			Value:      child.value,
-			Expiration: child.expiration,
+			Expiration: child.expiration(),
 			Index:      s.index,
 		})
 	}
@@ -309,7 +309,7 @@ func (s *Store) NextExpiration() (time.Time, bool) {
 	if len(s.expiries) == 0 {
 		return time.Time{}, false
 	}
-	return *s.expiries[0].expiration, true
+	return *s.expiries[0].ttl.at, true
 }
 
 // Expired returns up to limit files whose expiration is at or before now,
