@@ -63,16 +63,23 @@ func (s *Store) SaveTo(w io.Writer) error {
 	bw := bufio.NewWriterSize(w, 256<<10)
 	// The bytes json.Marshal would give for a snapshot, one node at a time.
 	fmt.Fprintf(bw, `{"index":%d,"nodes":[`, index)
+	// One encoder, buffer and node for all: a snapshot of a large store
+	// would otherwise leave garbage of several times its size.
+	var (
+		buf bytes.Buffer
+		sn  snapshotNode
+	)
+	enc := json.NewEncoder(&buf)
 	for i := range nodes {
 		if i > 0 {
 			bw.WriteByte(',')
 		}
-		sn := nodes[i].snapshotNode()
-		b, err := json.Marshal(&sn)
-		if err != nil {
+		sn = nodes[i].snapshotNode()
+		buf.Reset()
+		if err := enc.Encode(&sn); err != nil {
 			return err
 		}
-		bw.Write(b)
+		bw.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
 	}
 	b, err := json.Marshal(history)
 	if err != nil {
