@@ -2,19 +2,11 @@ package main
 
 import "testing"
 
-func TestGCPercentFor(t *testing.T) {
-	for _, tt := range []struct {
-		live uint64
-		want int
-	}{
-		{0, 100},
-		{heapHeadroom, 100},
-		{2 * heapHeadroom, 50},
-		{4 * heapHeadroom, 25},
-		{40 * heapHeadroom, minGCPercent},
-	} {
-		if got := gcPercentFor(tt.live); got != tt.want {
-			t.Errorf("gcPercentFor(%d MB) = %d, want %d", tt.live>>20, got, tt.want)
+// The limit leaves heapHeadroom above what is live, at any size.
+func TestMemoryLimitFor(t *testing.T) {
+	for _, live := range []uint64{0, 4 << 20, 260 << 20, 4 << 30} {
+		if got, want := memoryLimitFor(live), int64(live)+heapHeadroom; got != want {
+			t.Errorf("memoryLimitFor(%d MB) = %d, want %d", live>>20, got, want)
 		}
 	}
 }
