@@ -8,15 +8,15 @@ import (
 
 // node is a file or a directory of the key tree.
 type node struct {
-	// key is the full normalised key. A node's name in its parent's children
-	// map is the part after the last slash, sharing key's memory.
+	// key is the full normalised key. A node's name, by which its parent
+	// finds it, is the part after the last slash.
 	key   string
 	value string
 	// ttl is nil for a permanent file. Apart, so that a permanent one, by
 	// far the most common, takes 48 bytes, not 64.
 	ttl *ttlEntry
 	// children is non-nil exactly for directories.
-	children map[string]*node
+	children *childSet
 }
 
 // ttlEntry is a file's expiration and its place in the expiry heap.
@@ -28,7 +28,7 @@ type ttlEntry struct {
 }
 
 func newDir(key string) *node {
-	return &node{key: key, children: make(map[string]*node)}
+	return &node{key: key, children: &childSet{}}
 }
 
 func newFile(key, value string) *node {
@@ -83,7 +83,7 @@ func find(root *node, key string) (parent, n *node) {
 		} else {
 			rest = ""
 		}
-		parent, n = n, n.children[name]
+		parent, n = n, n.children.get(name)
 		if n == nil {
 			return nil, nil
 		}
@@ -103,12 +103,12 @@ func makeParents(root *node, key string) (dir *node, name string, ok bool) {
 		if slash < 0 {
 			return dir, rest, true
 		}
-		child := dir.children[rest[:slash]]
+		child := dir.children.get(rest[:slash])
 		if child == nil {
 			// The new directories share the memory of key rather than copying
 			// their part of it: copies would take space quadratic in its depth.
 			child = newDir(key[:len(key)-len(rest)+slash])
-			dir.children[child.name()] = child
+			dir.children.add(child)
 		} else if !child.isDir() {
 			return nil, "", false
 		}

@@ -113,17 +113,17 @@ func collectNodes(root *node, sizeHint int) []savedNode {
 	for len(dirs) > 0 {
 		dir := dirs[len(dirs)-1]
 		dirs = dirs[:len(dirs)-1]
-		if len(dir.children) == 0 && dir != root {
+		if dir.children.len() == 0 && dir != root {
 			nodes = append(nodes, savedNode{n: dir})
 			continue
 		}
-		for _, child := range dir.children {
+		dir.children.each(func(child *node) {
 			if child.isDir() {
 				dirs = append(dirs, child)
 			} else {
 				nodes = append(nodes, savedNode{child, child.value, child.expiration()})
 			}
-		}
+		})
 	}
 	return nodes
 }
@@ -254,10 +254,10 @@ func (t *treeBuilder) add(sn snapshotNode) error {
 	if !ok {
 		return fmt.Errorf("key %q is below a file", sn.Key)
 	}
-	existing := dir.children[name]
+	existing := dir.children.get(name)
 	switch {
 	case sn.Dir && existing == nil:
-		dir.children[name] = newDir(sn.Key)
+		dir.children.add(newDir(sn.Key))
 	case sn.Dir && existing.isDir():
 		// Already made as the parent of an earlier key.
 	case existing != nil:
@@ -266,7 +266,7 @@ func (t *treeBuilder) add(sn snapshotNode) error {
 		return fmt.Errorf("key %q has a zero expiration", sn.Key)
 	default:
 		n := newFile(sn.Key, sn.Value)
-		dir.children[name] = n
+		dir.children.add(n)
 		if sn.Expiration != nil {
 			n.ttl = &ttlEntry{at: sn.Expiration, heapIndex: len(t.expiries)}
 			t.expiries = append(t.expiries, n)

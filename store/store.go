@@ -134,7 +134,7 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 	if !ok {
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
-	n := dir.children[name]
+	n := dir.children.get(name)
 	if n != nil && n.isDir() {
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
@@ -146,7 +146,7 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 	e := &Event{Action: ActionSet, Key: key, Value: value, Expiration: exp, Index: s.index}
 	if n == nil {
 		n = newFile(key, value)
-		dir.children[name] = n
+		dir.children.add(n)
 		e.NewKey = true
 	} else {
 		e.PrevValue = n.value
@@ -201,7 +201,7 @@ func (s *Store) Expire(key string, expiration time.Time, index uint64) (*Event, 
 
 // remove deletes file n from parent and records the event.
 func (s *Store) remove(parent, n *node) *Event {
-	delete(parent.children, n.name())
+	parent.children.remove(n.name())
 	s.expiries.forget(n)
 	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration(), Index: s.index}
 	s.record(e)
@@ -240,8 +240,8 @@ func (s *Store) Get(key string) (events []*Event, dir bool, err error) {
 // list returns the events of a directory listing.
 func (s *Store) list(dir *node) []*Event {
 	// One array holds all the events, saving an allocation per child.
-	entries := make([]Event, 0, len(dir.children))
-	for _, child := range dir.children {
+	entries := make([]Event, 0, dir.children.len())
+	dir.children.each(func(child *node) {
 		entries = append(entries, Event{
 			Action:     ActionGet,
 			Key:        child.key,
@@ -250,7 +250,7 @@ func (s *Store) list(dir *node) []*Event {
 			Expiration: child.expiration(),
 			Index:      s.index,
 		})
-	}
+	})
 	events := make([]*Event, len(entries))
 	for i := range entries {
 		events[i] = &entries[i]
