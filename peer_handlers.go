@@ -239,9 +239,11 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	// The snapshot replaces goraft's peer map; and no snapshot of this
-	// node's own removes the state file meanwhile.
+	// node's own, nor another install, removes the state file meanwhile.
 	s.memberChange.RLock()
 	defer s.memberChange.RUnlock()
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
 	// goraft panics when the state machine cannot recover: check the state
 	// first, its file whole (sent just before, see snapshotStateHandler), or
 	// an inline state (from an earlier version) on a scratch store.

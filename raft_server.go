@@ -39,6 +39,9 @@ type raftServer struct {
 	peerTransport *http.Transport
 
 	joinMu sync.Mutex // one membership change at a time
+	// installMu lets one snapshot install at a time: an install removes
+	// the state files older than its own, which another may be loading.
+	installMu sync.Mutex
 	// memberChange keeps goraft's peer map still while TakeSnapshot copies
 	// it without a lock: held by a snapshot, and shared by every append or
 	// snapshot install that may change membership.
