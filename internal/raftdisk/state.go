@@ -16,12 +16,12 @@ import (
 
 // A snapshot's state lives in a file of its own in state/ (goraft loads
 // whichever name in snapshot/ sorts last), and goraft's TERM_INDEX.ss holds
-// only a reference to it. goraft keeps
-// the state of its last snapshot in memory, copies it whole into a JSON
-// file (base64, a third larger), and sends it to a follower in one message:
-// with a large store, each is hundreds of megabytes. The state file is
-// written as a stream, read as one, and sent to a follower ahead of goraft's
-// message (see the transporter).
+// only a reference to it. goraft keeps the state of its last snapshot in
+// memory, copies it whole into a JSON file (base64, a third larger), and
+// sends it to a follower in one message: with a large store, each is
+// hundreds of megabytes. The state file is written as a stream, read as
+// one, and sent to a follower ahead of goraft's message (see the
+// transporter).
 //
 // A state file's name says all there is to check it by:
 // state-INDEX-SIZE-CRC.json, where INDEX orders it among the node's others
