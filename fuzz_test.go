@@ -211,7 +211,7 @@ func checkTextAnswer(path, body string) string {
 	return ""
 }
 
-var peerRoutes = []string{votePath, appendEntriesPath, snapshotPath, snapshotRecoveryPath, "/join"}
+var peerRoutes = []string{votePath, appendEntriesPath, snapshotPath, snapshotRecoveryPath, "/join", snapshotStatePath}
 
 // joinBody is the body of a POST /join for a member named name.
 func joinBody(name string) []byte {

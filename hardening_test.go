@@ -20,6 +20,8 @@ import (
 
 	"github.com/goraft/raft"
 	"github.com/goraft/raft/protobuf"
+
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
 // Regression tests for defects found by review: each failed before its fix.
@@ -398,6 +400,59 @@ func TestSnapshotAnnouncedAgainIsAccepted(t *testing.T) {
 	}
 	if code := announce(); code != http.StatusOK {
 		t.Fatalf("the same announcement again: HTTP %d; the leader would announce it forever", code)
+	}
+}
+
+// TestSnapshotStateTakenOnlyWhenAnnounced: a member keeps the state file of
+// a snapshot only from the leader that announced the snapshot to it, and
+// only if it holds what its name says.
+func TestSnapshotStateTakenOnlyWhenAnnounced(t *testing.T) {
+	leader := startTestNode(t)
+	member := startMember(t, leader, "node2")
+	ref, err := leader.e.raft.disk.SaveState(7, func(w io.Writer) error {
+		_, err := io.WriteString(w, `{"index":7}`)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, _, err := raftdisk.StateRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	send := func(leaderName, content string) int {
+		query := url.Values{"file": {sf.Name}, "leader": {leaderName}}
+		rec := httptest.NewRecorder()
+		member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotStatePath+"?"+query.Encode(), strings.NewReader(content)))
+		return rec.Code
+	}
+	if code := send("node1", `{"index":7}`); code != http.StatusConflict {
+		t.Fatalf("a state sent with no snapshot announced: HTTP %d, want %d", code, http.StatusConflict)
+	}
+	announce := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
+	var body bytes.Buffer
+	if _, err := announce.Encode(&body); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("announcement: HTTP %d", rec.Code)
+	}
+	if code := send("node3", `{"index":7}`); code != http.StatusConflict {
+		t.Fatalf("a state sent in the name of another leader: HTTP %d, want %d", code, http.StatusConflict)
+	}
+	if code := send("node1", `{"index":8}`); code != http.StatusBadRequest {
+		t.Fatalf("a state that is not what its name says: HTTP %d, want %d", code, http.StatusBadRequest)
+	}
+	if member.e.raft.disk.HasState(sf) {
+		t.Fatal("the member kept a state that is not what its name says")
+	}
+	if code := send("node1", `{"index":7}`); code != http.StatusNoContent {
+		t.Fatalf("the announced snapshot's state: HTTP %d, want %d", code, http.StatusNoContent)
+	}
+	if !member.e.raft.disk.HasState(sf) {
+		t.Fatal("the member does not have the state it accepted")
 	}
 }
 

@@ -13,11 +13,12 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 	"github.com/etcd-recreation/etcd/store"
 )
 
 // Limits on peer request bodies. An append carries at most a batch of
-// entries (see appendBatchBytes); a snapshot is the whole store.
+// entries (see appendBatchBytes); a snapshot's state is the whole store.
 const (
 	maxSmallPeerBody = 64 << 10
 	maxSnapshotBody  = 1 << 30
@@ -39,6 +40,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
 	mux.HandleFunc("POST "+snapshotPath, s.snapshotHandler)
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
+	mux.HandleFunc("POST "+snapshotStatePath, s.snapshotStateHandler)
 	s.peerServer = &http.Server{
 		Handler:           mux,
 		ReadHeaderTimeout: 10 * time.Second,
@@ -240,16 +242,33 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
 		return
 	}
-	// goraft panics when the state machine cannot recover: check the state
-	// first on a scratch store.
-	if err := store.New(0).Recover(req.State); err != nil {
-		http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
-		return
-	}
-	// The snapshot replaces goraft's peer map.
+	// The snapshot replaces goraft's peer map; and no snapshot of this
+	// node's own, nor another install, removes the state file meanwhile.
 	s.memberChange.RLock()
 	defer s.memberChange.RUnlock()
+	s.installMu.Lock()
+	defer s.installMu.Unlock()
+	// goraft panics when the state machine cannot recover: check the state
+	// first, its file whole (sent just before, see snapshotStateHandler), or
+	// an inline state (from an earlier version) on a scratch store.
+	sf, isRef, err := raftdisk.StateRef(req.State)
+	switch {
+	case err != nil:
+		http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
+		return
+	case isRef && !s.disk.HasState(sf):
+		http.Error(w, "the snapshot's state file was not received", http.StatusConflict)
+		return
+	case !isRef:
+		if err := store.New(0).Recover(req.State); err != nil {
+			http.Error(w, "malformed snapshot state: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+	}
 	resp, err := s.disk.InstallSnapshot(s.raft, req)
+	if err == nil && resp != nil && isRef {
+		s.disk.RemoveStatesBefore(sf)
+	}
 	if err != nil {
 		s.fail(err)
 		http.Error(w, "this node cannot make the snapshot durable", http.StatusServiceUnavailable)
@@ -260,6 +279,26 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		return
 	}
 	writeMessage(w, resp)
+}
+
+// snapshotStateHandler receives the state file of the snapshot the
+// current leader is about to install here: goraft's own message names it.
+func (s *raftServer) snapshotStateHandler(w http.ResponseWriter, r *http.Request) {
+	sf, ok := raftdisk.ParseStateFile(r.URL.Query().Get("file"))
+	if !ok || sf.Size() > maxSnapshotBody {
+		http.Error(w, "want file=the name of a snapshot state file", http.StatusBadRequest)
+		return
+	}
+	if leader := r.URL.Query().Get("leader"); leader == "" || leader != s.leaderNameNow() || s.raft.State() != raft.Snapshotting {
+		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
+		return
+	}
+	if err := s.disk.ReceiveState(sf, http.MaxBytesReader(w, r.Body, sf.Size()+1)); err != nil {
+		log.Printf("raft: receiving a snapshot: %v", err)
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // logHandler lists the entries of the in-memory log, for debugging: their

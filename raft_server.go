@@ -39,6 +39,9 @@ type raftServer struct {
 	peerTransport *http.Transport
 
 	joinMu sync.Mutex // one membership change at a time
+	// installMu lets one snapshot install at a time: an install removes
+	// the state files older than its own, which another may be loading.
+	installMu sync.Mutex
 	// memberChange keeps goraft's peer map still while TakeSnapshot copies
 	// it without a lock: held by a snapshot, and shared by every append or
 	// snapshot install that may change membership.
@@ -57,6 +60,11 @@ type raftServer struct {
 
 	appliedWrites atomic.Uint64 // store writes applied since start
 	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
+	// lastSaved is the state file of the last snapshot taken (snapshot
+	// loop only); recoveredFrom the one the store was last recovered from,
+	// read at start-up only, before goraft runs.
+	lastSaved     raftdisk.StateFile
+	recoveredFrom *raftdisk.StateFile
 
 	// leaderMu guards goraft's leader as tracked here: goraft's Leader()
 	// reads it without a lock.
@@ -162,6 +170,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := disk.LoadSnapshot(srv); err != nil {
 		return nil, err
 	}
+	disk.RemoveStatesExcept(s.recoveredFrom)
 	if err := srv.Init(); err != nil {
 		return nil, fmt.Errorf("open raft state in %s: %w", cfg.DataDir, err)
 	}
@@ -695,12 +704,36 @@ func (s *raftServer) applied(srv raft.Server) {
 	}
 }
 
-// Save is goraft's snapshot hook: the whole store.
-func (s *raftServer) Save() ([]byte, error) { return s.store.Save() }
+// Save is goraft's snapshot hook. The store goes to a state file of its
+// own, streamed; goraft's snapshot holds only a reference to it, and so
+// does the copy goraft keeps in memory (raftdisk/state.go).
+func (s *raftServer) Save() ([]byte, error) {
+	ref, err := s.disk.SaveState(s.store.Index(), s.store.SaveTo)
+	if err != nil {
+		return nil, err
+	}
+	s.lastSaved, _, err = raftdisk.StateRef(ref)
+	return ref, err
+}
 
-// Recovery is goraft's snapshot restore hook.
+// Recovery is goraft's snapshot restore hook: at start-up, and when a
+// leader installs a snapshot (whose state file it sent first). A state
+// saved inline by an earlier version is read as it is.
 func (s *raftServer) Recovery(state []byte) error {
-	if err := s.store.Recover(state); err != nil {
+	sf, isRef, err := raftdisk.StateRef(state)
+	switch {
+	case err != nil:
+	case isRef:
+		var r io.ReadCloser
+		if r, err = s.disk.OpenState(sf); err == nil {
+			err = s.store.RecoverFrom(r)
+			r.Close()
+		}
+		s.recoveredFrom = &sf
+	default:
+		err = s.store.Recover(state)
+	}
+	if err != nil {
 		return fmt.Errorf("recover store from snapshot: %w", err)
 	}
 	s.members.rebuild(s.store)
@@ -767,6 +800,7 @@ func (s *raftServer) snapshotIfDue() {
 		return
 	}
 	s.snapshotAt = commit
+	s.disk.RemoveStatesBefore(s.lastSaved)
 	log.Printf("raft: snapshot taken at index %d", commit)
 }
 

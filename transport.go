@@ -7,9 +7,12 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
 // Peer routes on the raft port. Bodies are goraft's own protobuf encoding.
@@ -18,6 +21,7 @@ const (
 	appendEntriesPath    = "/log/append"
 	snapshotPath         = "/snapshot"
 	snapshotRecoveryPath = "/snapshotRecovery"
+	snapshotStatePath    = "/snapshotState"
 	commitIndexPath      = "/commitIndex"
 )
 
@@ -36,6 +40,7 @@ type transporter struct {
 	gate        *peerGate
 	contacts    *peerContacts
 	replicator  *replicator
+	disk        *raftdisk.Dir // where the state files of snapshots are
 	// beforeVoteRequest runs before a vote is asked for; an error cancels
 	// the request.
 	beforeVoteRequest func(*raft.RequestVoteRequest) error
@@ -73,6 +78,7 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 		contacts:          s.contacts,
 		beforeVoteRequest: s.recordCandidacy,
 		replicator:        s.replicator,
+		disk:              s.disk,
 	}
 }
 
@@ -225,15 +231,52 @@ func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req 
 	return resp
 }
 
-// SendSnapshotRecoveryRequest sends a lagging peer the whole state.
+// SendSnapshotRecoveryRequest sends a lagging peer the whole state: the
+// state file goraft's snapshot refers to first, then goraft's message.
 func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotRecoveryResponse{}
-	ok := t.post(peer, snapshotRecoveryPath, t.snapTimeout, req, resp) && resp.Success
+	timeout := t.snapTimeout
+	sf, isRef, err := raftdisk.StateRef(req.State)
+	ok := err == nil
+	if ok && isRef {
+		ok = t.sendState(peer, req.LeaderName, sf)
+		// The peer reads the state it was sent before it answers.
+		timeout += time.Duration(sf.Size()) * time.Second / minPeerBytesPerSecond
+	}
+	ok = ok && t.post(peer, snapshotRecoveryPath, timeout, req, resp) && resp.Success
 	t.gate.snapshotCallEnds(peer.Name, ok, req.LastIndex)
 	if !ok {
 		t.replicator.pause(srv, srv.Term())
 		return nil
 	}
 	return resp
+}
+
+// sendState streams the state file sf to a peer waiting for a snapshot from
+// leader.
+func (t *transporter) sendState(peer *raft.Peer, leader string, sf raftdisk.StateFile) bool {
+	f, err := t.disk.OpenState(sf)
+	if err != nil {
+		// A newer snapshot replaced it: goraft sends that one next.
+		log.Printf("raft: sending the snapshot to %s: %v", peer.Name, err)
+		return false
+	}
+	defer f.Close()
+	timeout := t.snapTimeout + time.Duration(sf.Size())*time.Second/minPeerBytesPerSecond
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	query := url.Values{"file": {sf.Name}, "leader": {leader}}
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.ConnectionString+snapshotStatePath+"?"+query.Encode(), f)
+	if err != nil {
+		return false
+	}
+	httpReq.ContentLength = sf.Size()
+	r, err := t.client.Do(httpReq)
+	if err != nil {
+		return false
+	}
+	defer r.Body.Close()
+	io.Copy(io.Discard, r.Body)
+	return r.StatusCode == http.StatusNoContent
 }

@@ -510,6 +510,8 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	if !sent {
 		t.Fatalf("%s caught up but has no snapshot of another member's in %s (it has %v; the others had %v)", away.name, filepath.Join(away.dataDir, "snapshot"), received, snaps)
 	}
+	// With the file holding its state, sent before goraft's message.
+	stateFile(t, away, filepath.Join(away.dataDir, "snapshot", received[len(received)-1]))
 	t.Logf("writes at indexes %d..%d; snapshots %v; %s received %v", minIndex, maxIndex, snaps, away.name, received)
 
 	// And it goes on as a member.

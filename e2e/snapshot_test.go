@@ -2,7 +2,9 @@ package e2e
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -53,6 +55,9 @@ func TestSnapshotRestart(t *testing.T) {
 			t.Fatalf("snapshot file %s is not named TERM_INDEX.ss", s)
 		}
 	}
+	// goraft's snapshot names the state, in a file of the node's own;
+	// goraft would hold it in memory, and write it base64 in its JSON.
+	stateFile(t, n, snaps[len(snaps)-1])
 	compacted := fileSize(t, logPath)
 
 	more := writeKeys(t, n, "/snap/more", 50, 4, nil)
@@ -111,6 +116,95 @@ func TestSnapshotRestart(t *testing.T) {
 	if e := n.get("/after-restart"); e.Value != "x" {
 		t.Fatalf("/after-restart = %q after a second restart", e.Value)
 	}
+}
+
+// TestSnapshotOfEarlierVersionStillLoads: earlier versions saved the store
+// inside goraft's snapshot file; a data directory they left must start.
+func TestSnapshotOfEarlierVersionStillLoads(t *testing.T) {
+	t.Parallel()
+	n := startNode(t, "inline", "-snapshotCount", "200")
+	acks := writeKeys(t, n, "/inline", 500, 8, nil)
+	if len(acks) != 500 {
+		t.Fatalf("%d of 500 writes acknowledged", len(acks))
+	}
+	var snaps []string
+	waitFor(t, 15*time.Second, "a *.ss file in DATADIR/snapshot", func() (bool, string) {
+		snaps, _ = filepath.Glob(filepath.Join(n.dataDir, "snapshot", "*.ss"))
+		return len(snaps) > 0, "no snapshot file"
+	})
+	n.stop()
+	// Put the state back inside goraft's snapshot, as earlier versions had it.
+	snap := snaps[len(snaps)-1]
+	state, err := os.ReadFile(stateFile(t, n, snap))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fields := readSnapshot(t, snap)
+	if fields["state"], err = json.Marshal(state); err != nil {
+		t.Fatal(err)
+	}
+	body, err := json.Marshal(fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(snap, fmt.Appendf(nil, "%08x\n%s", crc32.ChecksumIEEE(body), body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(n.dataDir, "state")); err != nil {
+		t.Fatal(err)
+	}
+
+	n.restart()
+	checkAcked(t, n, acks, false)
+	// Its next snapshot is in a state file again.
+	more := writeKeys(t, n, "/inline/more", 300, 8, nil)
+	waitFor(t, 15*time.Second, "a snapshot with a state file", func() (bool, string) {
+		files, _ := filepath.Glob(filepath.Join(n.dataDir, "state", "state-*.json"))
+		return len(files) > 0, "no state file"
+	})
+	n.crash()
+	n.restart()
+	checkAcked(t, n, append(acks, more...), false)
+}
+
+// readSnapshot returns the fields of goraft's snapshot file at path, after
+// checking its CRC line.
+func readSnapshot(t *testing.T, path string) map[string]json.RawMessage {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum, body, _ := bytes.Cut(b, []byte("\n"))
+	if want := fmt.Sprintf("%08x", crc32.ChecksumIEEE(body)); string(sum) != want {
+		t.Fatalf("snapshot %s: CRC line %q, want %q", path, sum, want)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		t.Fatalf("snapshot %s: %v", path, err)
+	}
+	return fields
+}
+
+// stateFile is the path of the file holding the state of the node's
+// snapshot at path, which must exist.
+func stateFile(t *testing.T, n *node, path string) string {
+	t.Helper()
+	var state []byte
+	if err := json.Unmarshal(readSnapshot(t, path)["state"], &state); err != nil {
+		t.Fatalf("snapshot %s: state: %v", path, err)
+	}
+	var ref struct {
+		File string `json:"storeFile"`
+	}
+	if err := json.Unmarshal(state, &ref); err != nil || !strings.HasPrefix(ref.File, "state-") || strings.Contains(ref.File, "/") {
+		t.Fatalf("snapshot %s holds the state %.100q..., not the name of a state file (%v)", path, state, err)
+	}
+	file := filepath.Join(n.dataDir, "state", ref.File)
+	if _, err := os.Stat(file); err != nil {
+		t.Fatalf("snapshot %s names a state file: %v", path, err)
+	}
+	return file
 }
 
 func validSnapshotName(name string) bool {

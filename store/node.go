@@ -8,25 +8,39 @@ import (
 
 // node is a file or a directory of the key tree.
 type node struct {
-	// key is the full normalised key. A node's name in its parent's children
-	// map is the part after the last slash, sharing key's memory.
+	// key is the full normalised key. A node's name, by which its parent
+	// finds it, is the part after the last slash.
 	key   string
 	value string
-	// expiration is nil for a permanent file. It is replaced, never changed
-	// in place, so events can share it.
-	expiration *time.Time
+	// ttl is nil for a permanent file. Apart, so that a permanent one, by
+	// far the most common, takes 48 bytes, not 64.
+	ttl *ttlEntry
 	// children is non-nil exactly for directories.
-	children map[string]*node
-	// heapIndex is the file's position in the expiry heap, -1 when permanent.
+	children *childSet
+}
+
+// ttlEntry is a file's expiration and its place in the expiry heap.
+type ttlEntry struct {
+	// at is replaced, never changed in place, so events can share it.
+	at *time.Time
+	// heapIndex is the file's position in the expiry heap, -1 once out of it.
 	heapIndex int
 }
 
 func newDir(key string) *node {
-	return &node{key: key, children: make(map[string]*node), heapIndex: -1}
+	return &node{key: key, children: &childSet{}}
 }
 
 func newFile(key, value string) *node {
-	return &node{key: key, value: value, heapIndex: -1}
+	return &node{key: key, value: value}
+}
+
+// expiration is when the file expires, nil for a permanent one.
+func (n *node) expiration() *time.Time {
+	if n.ttl == nil {
+		return nil
+	}
+	return n.ttl.at
 }
 
 func (n *node) isDir() bool { return n.children != nil }
@@ -69,7 +83,7 @@ func find(root *node, key string) (parent, n *node) {
 		} else {
 			rest = ""
 		}
-		parent, n = n, n.children[name]
+		parent, n = n, n.children.get(name)
 		if n == nil {
 			return nil, nil
 		}
@@ -89,12 +103,12 @@ func makeParents(root *node, key string) (dir *node, name string, ok bool) {
 		if slash < 0 {
 			return dir, rest, true
 		}
-		child := dir.children[rest[:slash]]
+		child := dir.children.get(rest[:slash])
 		if child == nil {
 			// The new directories share the memory of key rather than copying
 			// their part of it: copies would take space quadratic in its depth.
 			child = newDir(key[:len(key)-len(rest)+slash])
-			dir.children[child.name()] = child
+			dir.children.add(child)
 		} else if !child.isDir() {
 			return nil, "", false
 		}

@@ -2,9 +2,12 @@ package store
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
+	"testing/iotest"
 	"time"
 
 	"github.com/etcd-recreation/etcd/etcderr"
@@ -208,6 +211,8 @@ func TestRecoverCorrupt(t *testing.T) {
 		{"event before eviction", `{"index":5,"evictedIndex":3,"history":[{"action":"SET","key":"/a","index":3}]}`},
 		{"eviction after index", `{"index":5,"evictedIndex":6}`},
 		{"event key", `{"index":5,"history":[{"action":"SET","key":"a","index":3}]}`},
+		{"nodes not a list", `{"nodes":{"key":"/a","value":"v"}}`},
+		{"data after it", `{"index":5} {}`},
 	}
 	s := populated(t)
 	want := dump(t, s)
@@ -220,6 +225,34 @@ func TestRecoverCorrupt(t *testing.T) {
 		t.Errorf("failed Recover changed the state\n got:\n%s\nwant:\n%s", got, want)
 	}
 }
+
+// A stream that breaks, even after the last byte of a whole snapshot (a
+// state file whose checksum fails at its end), recovers nothing.
+func TestRecoverFromBrokenStream(t *testing.T) {
+	state, err := New(4).Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := populated(t)
+	want := dump(t, s)
+	broken := errors.New("checksum mismatch")
+	if err := s.RecoverFrom(io.MultiReader(bytes.NewReader(state), iotest.ErrReader(broken))); !errors.Is(err, broken) {
+		t.Errorf("RecoverFrom a broken stream: %v, want %v", err, broken)
+	}
+	if got := dump(t, s); got != want {
+		t.Errorf("failed RecoverFrom changed the state\n got:\n%s\nwant:\n%s", got, want)
+	}
+}
+
+func TestSaveToFailingWriter(t *testing.T) {
+	if err := populated(t).SaveTo(failingWriter{}); err == nil {
+		t.Error("SaveTo a failing writer succeeded")
+	}
+}
+
+type failingWriter struct{}
+
+func (failingWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
 
 func TestRecoverLenient(t *testing.T) {
 	// Directories listed before or besides the files below them are fine.

@@ -14,6 +14,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/etcd-recreation/etcd/etcderr"
@@ -45,6 +46,8 @@ type Store struct {
 	// expiryWake is closed when a file may expire earlier than the
 	// earliest expiration did; nil while no one waits.
 	expiryWake chan struct{}
+	// savedNodes is how many nodes the last SaveTo wrote.
+	savedNodes atomic.Int64
 }
 
 // New returns an empty store that keeps the last historySize events for
@@ -128,7 +131,7 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 	if !ok {
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
-	n := dir.children[name]
+	n := dir.children.get(name)
 	if n != nil && n.isDir() {
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
@@ -140,14 +143,14 @@ func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
 	e := &Event{Action: ActionSet, Key: key, Value: value, Expiration: exp, Index: s.index}
 	if n == nil {
 		n = newFile(key, value)
-		dir.children[name] = n
+		dir.children.add(n)
 		e.NewKey = true
 	} else {
 		e.PrevValue = n.value
 		n.value = value
 	}
 	s.expiries.setExpiration(n, exp)
-	if exp != nil && n.heapIndex == 0 {
+	if exp != nil && n.ttl.heapIndex == 0 {
 		s.wakeExpiry()
 	}
 	s.record(e)
@@ -181,7 +184,7 @@ func (s *Store) Expire(key string, expiration time.Time, position uint64) (*Even
 
 func (s *Store) expire(key string, expiration time.Time) *Event {
 	parent, n := find(s.root, key)
-	if n == nil || n.expiration == nil || !n.expiration.Equal(expiration) {
+	if n == nil || n.expiration() == nil || !n.expiration().Equal(expiration) {
 		return nil
 	}
 	s.counters.expires.Add(1)
@@ -190,9 +193,9 @@ func (s *Store) expire(key string, expiration time.Time) *Event {
 
 // remove deletes file n from parent and records the event.
 func (s *Store) remove(parent, n *node) *Event {
-	delete(parent.children, n.name())
+	parent.children.remove(n.name())
 	s.expiries.forget(n)
-	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration, Index: s.index}
+	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration(), Index: s.index}
 	s.record(e)
 	return e
 }
@@ -220,7 +223,7 @@ func (s *Store) Get(key string) (events []*Event, dir bool, err error) {
 	case n.isDir():
 		events, dir = s.list(n), true
 	default:
-		events = []*Event{{Action: ActionGet, Key: n.key, Value: n.value, Expiration: n.expiration, Index: s.index}}
+		events = []*Event{{Action: ActionGet, Key: n.key, Value: n.value, Expiration: n.expiration(), Index: s.index}}
 	}
 	count(&s.counters.gets, &s.counters.getsFail, err)
 	return events, dir, err
@@ -229,17 +232,17 @@ func (s *Store) Get(key string) (events []*Event, dir bool, err error) {
 // list returns the events of a directory listing.
 func (s *Store) list(dir *node) []*Event {
 	// One array holds all the events, saving an allocation per child.
-	entries := make([]Event, 0, len(dir.children))
-	for _, child := range dir.children {
+	entries := make([]Event, 0, dir.children.len())
+	dir.children.each(func(child *node) {
 		entries = append(entries, Event{
 			Action:     ActionGet,
 			Key:        child.key,
 			Dir:        child.isDir(),
 			Value:      child.value,
-			Expiration: child.expiration,
+			Expiration: child.expiration(),
 			Index:      s.index,
 		})
-	}
+	})
 	events := make([]*Event, len(entries))
 	for i := range entries {
 		events[i] = &entries[i]
@@ -298,7 +301,7 @@ func (s *Store) NextExpiration() (time.Time, bool) {
 	if len(s.expiries) == 0 {
 		return time.Time{}, false
 	}
-	return *s.expiries[0].expiration, true
+	return *s.expiries[0].ttl.at, true
 }
 
 // ExpiryChanged returns a channel closed once a file may expire earlier

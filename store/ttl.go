@@ -19,7 +19,7 @@ func (h expiryHeap) Len() int { return len(h) }
 
 func (h expiryHeap) Less(i, j int) bool {
 	a, b := h[i], h[j]
-	if c := a.expiration.Compare(*b.expiration); c != 0 {
+	if c := a.ttl.at.Compare(*b.ttl.at); c != 0 {
 		return c < 0
 	}
 	return a.key < b.key
@@ -27,13 +27,13 @@ func (h expiryHeap) Less(i, j int) bool {
 
 func (h expiryHeap) Swap(i, j int) {
 	h[i], h[j] = h[j], h[i]
-	h[i].heapIndex = i
-	h[j].heapIndex = j
+	h[i].ttl.heapIndex = i
+	h[j].ttl.heapIndex = j
 }
 
 func (h *expiryHeap) Push(x any) {
 	n := x.(*node)
-	n.heapIndex = len(*h)
+	n.ttl.heapIndex = len(*h)
 	*h = append(*h, n)
 }
 
@@ -42,28 +42,32 @@ func (h *expiryHeap) Pop() any {
 	n := old[len(old)-1]
 	old[len(old)-1] = nil
 	*h = old[:len(old)-1]
-	n.heapIndex = -1
+	n.ttl.heapIndex = -1
 	return n
 }
 
 // setExpiration gives file n the expiration exp (nil for permanent) and
 // keeps the heap in step.
 func (h *expiryHeap) setExpiration(n *node, exp *time.Time) {
-	n.expiration = exp
 	switch {
-	case exp == nil && n.heapIndex >= 0:
-		heap.Remove(h, n.heapIndex)
-	case exp != nil && n.heapIndex >= 0:
-		heap.Fix(h, n.heapIndex)
+	case exp == nil && n.ttl != nil:
+		if n.ttl.heapIndex >= 0 {
+			heap.Remove(h, n.ttl.heapIndex)
+		}
+		n.ttl = nil
+	case exp != nil && n.ttl != nil && n.ttl.heapIndex >= 0:
+		n.ttl.at = exp
+		heap.Fix(h, n.ttl.heapIndex)
 	case exp != nil:
+		n.ttl = &ttlEntry{at: exp, heapIndex: -1}
 		heap.Push(h, n)
 	}
 }
 
 // forget takes the removed file n out of the heap.
 func (h *expiryHeap) forget(n *node) {
-	if n.heapIndex >= 0 {
-		heap.Remove(h, n.heapIndex)
+	if n.ttl != nil && n.ttl.heapIndex >= 0 {
+		heap.Remove(h, n.ttl.heapIndex)
 	}
 }
 
@@ -79,10 +83,10 @@ func (h expiryHeap) due(now time.Time, limit int) []Expiry {
 	for frontier.Len() > 0 && len(found) < limit {
 		i := heap.Pop(frontier).(int)
 		n := h[i]
-		if n.expiration.After(now) {
+		if n.ttl.at.After(now) {
 			break
 		}
-		found = append(found, Expiry{Key: n.key, Expiration: *n.expiration})
+		found = append(found, Expiry{Key: n.key, Expiration: *n.ttl.at})
 		for _, child := range [2]int{2*i + 1, 2*i + 2} {
 			if child < len(h) {
 				heap.Push(frontier, child)

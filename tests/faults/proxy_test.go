@@ -40,8 +40,8 @@ func (m dropMode) String() string {
 	return "refuse"
 }
 
-// maxPeerBody bounds what a proxy reads of one request: a snapshot
-// carries the whole store.
+// maxPeerBody bounds what a proxy reads of one request: a snapshot's
+// state is the whole store.
 const maxPeerBody = 1 << 30
 
 // longestHold bounds how long a blackholed request is held.
@@ -137,7 +137,7 @@ func (p *peerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		// The sender gave up while sending.
 		panic(http.ErrAbortHandler)
 	}
-	if refuse, mode, healed := p.decide(r.URL.Path, body); refuse {
+	if refuse, mode, healed := p.decide(r.URL, body); refuse {
 		p.refused.Add(1)
 		if mode == refuseFast {
 			http.Error(w, "partitioned by the fault test", http.StatusServiceUnavailable)
@@ -159,8 +159,8 @@ func (p *peerProxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	p.rp.ServeHTTP(w, r)
 }
 
-// decide says whether a request with this path and body is refused now.
-func (p *peerProxy) decide(path string, body []byte) (bool, dropMode, <-chan struct{}) {
+// decide says whether a request to this URL with this body is refused now.
+func (p *peerProxy) decide(u *url.URL, body []byte) (bool, dropMode, <-chan struct{}) {
 	p.mu.Lock()
 	isolated, blocked, mode, healed := p.isolated, p.blocked, p.mode, p.healed
 	p.mu.Unlock()
@@ -171,15 +171,19 @@ func (p *peerProxy) decide(path string, body []byte) (bool, dropMode, <-chan str
 		return false, mode, healed
 	}
 	// Decoding costs CPU: only done while a partition is on.
-	sender, ok := senderOf(path, body)
+	sender, ok := senderOf(u, body)
 	return ok && blocked[sender], mode, healed
 }
 
-// senderOf names the member that sent a goraft message. Routes that carry
-// no sender (GET /version, /commitIndex, /name, POST /join) report false.
-func senderOf(path string, body []byte) (string, bool) {
+// senderOf names the member that sent a goraft message, or a snapshot's
+// state (its leader, in the query). Routes that carry no sender (GET
+// /version, /commitIndex, /name, POST /join) report false.
+func senderOf(u *url.URL, body []byte) (string, bool) {
 	rd := bytes.NewReader(body)
-	switch path {
+	switch u.Path {
+	case "/snapshotState":
+		leader := u.Query().Get("leader")
+		return leader, leader != ""
 	case "/log/append":
 		req := &raft.AppendEntriesRequest{}
 		if _, err := req.Decode(rd); err != nil {

@@ -1,0 +1,240 @@
+package raftdisk
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"hash/crc32"
+	"io"
+	"log"
+	"os"
+	"path/filepath"
+	"strings"
+)
+
+// A snapshot's state lives in a file of its own in state/ (goraft loads
+// whichever name in snapshot/ sorts last), and goraft's TERM_INDEX.ss holds
+// only a reference to it. goraft keeps the state of its last snapshot in
+// memory, copies it whole into a JSON file (base64, a third larger), and
+// sends it to a follower in one message: with a large store, each is
+// hundreds of megabytes. The state file is written as a stream, read as
+// one, and sent to a follower ahead of goraft's message (see the
+// transporter).
+//
+// A state file's name says all there is to check it by:
+// state-INDEX-SIZE-CRC.json, where INDEX orders it among the node's others
+// (the store's index when it was saved), SIZE is its length and CRC its
+// CRC-32 (IEEE) in hex. It is made durable before goraft's snapshot that
+// names it is written, and removed only once a newer snapshot replaced it.
+
+const stateDir = "state"
+
+// stateRef is goraft's snapshot state when the state is in a file.
+type stateRef struct {
+	File string `json:"storeFile"`
+}
+
+// refPrefix starts every reference; a state saved inline (by earlier
+// versions, whose snapshots may still be on disk) starts otherwise.
+const refPrefix = `{"storeFile":`
+
+// StateFile is a parsed state file name.
+type StateFile struct {
+	Name  string
+	index uint64
+	size  int64
+	crc   uint32
+}
+
+// ParseStateFile reads a state file name; ok is false for any other name.
+func ParseStateFile(name string) (sf StateFile, ok bool) {
+	var crc string
+	if _, err := fmt.Sscanf(name, "state-%d-%d-%8s", &sf.index, &sf.size, &crc); err != nil || sf.size < 0 {
+		return StateFile{}, false
+	}
+	if _, err := fmt.Sscanf(crc, "%08x", &sf.crc); err != nil || name != stateFileName(sf.index, sf.size, sf.crc) {
+		return StateFile{}, false
+	}
+	sf.Name = name
+	return sf, true
+}
+
+// Size is the state file's length in bytes.
+func (sf StateFile) Size() int64 { return sf.size }
+
+func stateFileName(index uint64, size int64, crc uint32) string {
+	return fmt.Sprintf("state-%d-%d-%08x.json", index, size, crc)
+}
+
+// StateRef returns the state file a snapshot state refers to; ok is false
+// for a state saved inline.
+func StateRef(state []byte) (sf StateFile, ok bool, err error) {
+	if !bytes.HasPrefix(state, []byte(refPrefix)) {
+		return StateFile{}, false, nil
+	}
+	var ref stateRef
+	if err := json.Unmarshal(state, &ref); err != nil {
+		return StateFile{}, true, fmt.Errorf("snapshot state reference: %w", err)
+	}
+	sf, ok = ParseStateFile(ref.File)
+	if !ok {
+		return StateFile{}, true, fmt.Errorf("snapshot state reference: bad file name %q", ref.File)
+	}
+	return sf, true, nil
+}
+
+func (d *Dir) stateDir() string { return filepath.Join(d.path, stateDir) }
+
+func (d *Dir) statePath(name string) string { return filepath.Join(d.stateDir(), name) }
+
+// SaveState writes a state file with what write writes, durably, and
+// returns the reference to hand goraft as the snapshot's state. index
+// orders it among the node's state files: it must not be below that of an
+// earlier one.
+func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, error) {
+	sf, err := d.writeState(write, func(size int64, crc uint32) (string, error) {
+		return stateFileName(index, size, crc), nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return json.Marshal(stateRef{File: sf})
+}
+
+// ReceiveState stores the state file sf, read from r, durably; it fails,
+// keeping nothing, unless r holds exactly what sf's name says.
+func (d *Dir) ReceiveState(sf StateFile, r io.Reader) error {
+	_, err := d.writeState(func(w io.Writer) error {
+		_, err := io.Copy(w, io.LimitReader(r, sf.size+1))
+		return err
+	}, func(size int64, crc uint32) (string, error) {
+		if size != sf.size || crc != sf.crc {
+			return "", fmt.Errorf("received state %s holds %d bytes with CRC %08x", sf.Name, size, crc)
+		}
+		return sf.Name, nil
+	})
+	return err
+}
+
+// writeState writes a temporary file in state/, names it after its size
+// and CRC with name, and makes it durable under that name.
+func (d *Dir) writeState(write func(io.Writer) error, name func(size int64, crc uint32) (string, error)) (string, error) {
+	dir := d.stateDir()
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	f, err := os.CreateTemp(dir, "state-*.tmp")
+	if err != nil {
+		return "", fmt.Errorf("write snapshot state: %w", err)
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // a no-op once renamed
+	sum := &checksum{w: f, crc: crc32.NewIEEE()}
+	err = write(sum)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return "", fmt.Errorf("write snapshot state: %w", err)
+	}
+	final, err := name(sum.n, sum.crc.Sum32())
+	if err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, final)); err != nil {
+		return "", fmt.Errorf("write snapshot state: %w", err)
+	}
+	return final, SyncDir(dir)
+}
+
+type checksum struct {
+	w   io.Writer
+	crc hash.Hash32
+	n   int64
+}
+
+func (c *checksum) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.crc.Write(p[:n])
+	c.n += int64(n)
+	return n, err
+}
+
+// HasState reports whether the state file sf is here and whole.
+func (d *Dir) HasState(sf StateFile) bool {
+	r, err := d.OpenState(sf)
+	if err != nil {
+		return false
+	}
+	defer r.Close()
+	_, err = io.Copy(io.Discard, r)
+	return err == nil
+}
+
+// OpenState opens the state file sf for reading. The reader fails at its
+// end, in place of io.EOF, unless the file held what sf's name says.
+func (d *Dir) OpenState(sf StateFile) (io.ReadCloser, error) {
+	f, err := os.Open(d.statePath(sf.Name))
+	if err != nil {
+		return nil, fmt.Errorf("snapshot state: %w", err)
+	}
+	return &checkedReader{f: f, sf: sf, crc: crc32.NewIEEE()}, nil
+}
+
+type checkedReader struct {
+	f   *os.File
+	sf  StateFile
+	crc hash.Hash32
+	n   int64
+}
+
+func (c *checkedReader) Read(p []byte) (int, error) {
+	n, err := c.f.Read(p)
+	c.crc.Write(p[:n])
+	c.n += int64(n)
+	if errors.Is(err, io.EOF) && (c.n != c.sf.size || c.crc.Sum32() != c.sf.crc) {
+		err = fmt.Errorf("snapshot state %s is damaged: %d bytes with CRC %08x", c.sf.Name, c.n, c.crc.Sum32())
+	}
+	return n, err
+}
+
+func (c *checkedReader) Close() error { return c.f.Close() }
+
+// RemoveStatesBefore removes the state files older than keep, which a
+// newer snapshot has replaced. Files being written are left alone.
+func (d *Dir) RemoveStatesBefore(keep StateFile) {
+	d.removeStates(func(name string) bool {
+		sf, ok := ParseStateFile(name)
+		return ok && sf.index < keep.index
+	})
+}
+
+// RemoveStatesExcept removes every state file but keep (none when keep is
+// nil), half-written ones included: for a node starting, over the snapshot
+// it loaded.
+func (d *Dir) RemoveStatesExcept(keep *StateFile) {
+	d.removeStates(func(name string) bool {
+		return strings.HasPrefix(name, "state-") && (keep == nil || name != keep.Name)
+	})
+}
+
+func (d *Dir) removeStates(remove func(name string) bool) {
+	dir := d.stateDir()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !remove(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil {
+			log.Printf("remove old snapshot state: %v", err)
+		}
+	}
+}
