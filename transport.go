@@ -44,6 +44,9 @@ type transporter struct {
 	// beforeVoteRequest runs before a vote is asked for; an error cancels
 	// the request.
 	beforeVoteRequest func(*raft.RequestVoteRequest) error
+	// isMember reports whether a peer is a member of the cluster, as
+	// applied here.
+	isMember func(name string) bool
 }
 
 // newPeerTransport is the HTTP transport of every call a member makes to
@@ -77,6 +80,7 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 		gate:              s.gate,
 		contacts:          s.contacts,
 		beforeVoteRequest: s.recordCandidacy,
+		isMember:          func(name string) bool { _, ok := s.members.get(name); return ok },
 		replicator:        s.replicator,
 		disk:              s.disk,
 	}
@@ -152,7 +156,17 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 // SendAppendEntriesRequest replicates entries to a peer. An empty request,
 // a heartbeat, is held until there is news for the peer (see
 // replication.go).
+//
+// A peer that is no longer a member is not called: it is refused at once,
+// with an answer that makes goraft forget how far the peer's log matched.
+// goraft stops a removed peer's heartbeat in a goroutine of its own, which
+// can wait while this node steps down and cuts its log below that mark;
+// the heartbeat's last send then read past the log's end and goraft
+// panicked (seen under make faults' membership changes).
 func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	if !t.isMember(peer.Name) {
+		return raftdisk.AppendResponse(req.Term, 0, 0, false)
+	}
 	r := t.replicator
 	if len(req.Entries) == 0 {
 		if caughtUp, peerCommit := r.caughtUp(peer.Name, req.Term, req.PrevLogIndex); caughtUp && !r.awaitNews(srv, req, peerCommit) {
@@ -220,6 +234,9 @@ func heldAfterAppend(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesRes
 
 // SendSnapshotRequest tells a lagging peer a snapshot is coming.
 func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
+	if !t.isMember(peer.Name) {
+		return nil
+	}
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotResponse{}
 	ok := t.post(peer, snapshotPath, t.rpcTimeout, req, resp)
@@ -234,6 +251,9 @@ func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req 
 // SendSnapshotRecoveryRequest sends a lagging peer the whole state: the
 // state file goraft's snapshot refers to first, then goraft's message.
 func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+	if !t.isMember(peer.Name) {
+		return nil
+	}
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotRecoveryResponse{}
 	timeout := t.snapTimeout

@@ -87,3 +87,37 @@ func TestSyncMarksAreForOneTerm(t *testing.T) {
 		t.Fatal("a sync was started for an earlier term")
 	}
 }
+
+// TestRemovedPeerIsNotCalled: goraft stops a removed peer's heartbeat in a
+// goroutine of its own, which can still send after this node stepped down
+// and cut its log below what the peer had matched; goraft then read past
+// the log's end and panicked. A peer that is no longer a member is refused
+// without a call, with an answer that makes goraft forget that mark.
+func TestRemovedPeerIsNotCalled(t *testing.T) {
+	called := make(chan string, 3)
+	removed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called <- r.URL.Path
+		http.Error(w, "removed", http.StatusServiceUnavailable)
+	}))
+	defer removed.Close()
+	tr := &transporter{
+		client:   &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil)},
+		isMember: func(string) bool { return false },
+	}
+	peer := &raft.Peer{Name: "node4", ConnectionString: removed.URL}
+	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5})
+	if resp == nil || resp.Success() || resp.Term() != 5 || resp.Index() != 0 || resp.CommitIndex() != 0 {
+		t.Fatalf("append to a removed peer answered %+v; want a refusal in term 5 at index 0", resp)
+	}
+	if resp := tr.SendSnapshotRequest(nil, peer, &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 900, LastTerm: 5}); resp != nil {
+		t.Fatalf("snapshot announcement to a removed peer answered %+v", resp)
+	}
+	if resp := tr.SendSnapshotRecoveryRequest(nil, peer, &raft.SnapshotRecoveryRequest{LeaderName: "node1", LastIndex: 900, LastTerm: 5}); resp != nil {
+		t.Fatalf("snapshot to a removed peer answered %+v", resp)
+	}
+	select {
+	case path := <-called:
+		t.Fatalf("the removed peer was called at %s", path)
+	default:
+	}
+}

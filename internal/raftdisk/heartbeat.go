@@ -45,13 +45,13 @@ func heartbeat(srv raft.Server, req *raft.AppendEntriesRequest) (*raft.AppendEnt
 		// the heartbeat would have had.
 		return resp, true
 	}
-	return appended(req.Term, last.Index(), commit), true
+	return AppendResponse(req.Term, last.Index(), commit, true), true
 }
 
-// appended is goraft's answer to an append that succeeded: goraft keeps the
-// fields of its answers unexported, so it is decoded from their encoding.
-func appended(term, index, commit uint64) *raft.AppendEntriesResponse {
-	success := true
+// AppendResponse is an answer to an append as goraft makes them: goraft
+// keeps the fields of its answers unexported, so it is decoded from their
+// encoding.
+func AppendResponse(term, index, commit uint64, success bool) *raft.AppendEntriesResponse {
 	b, err := proto.Marshal(&protobuf.AppendEntriesResponse{Term: &term, Index: &index, CommitIndex: &commit, Success: &success})
 	if err != nil {
 		return nil
