@@ -65,13 +65,33 @@ func run(args []string, stdout, stderr io.Writer) int {
 	// starting: it is taken from the start and acted on once the node runs.
 	reload := make(chan os.Signal, 1)
 	signal.Notify(reload, syscall.SIGHUP)
-	e, err := startEtcd(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "etcd: %v\n", err)
-		return 1
-	}
+	// SIGINT and SIGTERM are taken from the start too: one that came as the
+	// node began to serve killed it before it could stop cleanly.
 	shutdown := make(chan os.Signal, 1)
 	signal.Notify(shutdown, syscall.SIGINT, syscall.SIGTERM)
+	type started struct {
+		e   *etcd
+		err error
+	}
+	starting := make(chan started, 1)
+	go func() {
+		e, err := startEtcd(cfg)
+		starting <- started{e, err}
+	}()
+	var e *etcd
+	select {
+	case r := <-starting:
+		if r.err != nil {
+			fmt.Fprintf(stderr, "etcd: %v\n", r.err)
+			return 1
+		}
+		e = r.e
+	case sig := <-shutdown:
+		// Start-up cannot be called off halfway; the process ends as a
+		// crash would, which every step of start-up survives.
+		fmt.Fprintf(stderr, "etcd: received %v while starting; stopping\n", sig)
+		return 1
+	}
 	for {
 		select {
 		case <-reload:
