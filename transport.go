@@ -157,16 +157,23 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 // a heartbeat, is held until there is news for the peer (see
 // replication.go).
 //
-// A peer that is no longer a member is not called: it is refused at once,
-// with an answer that makes goraft forget how far the peer's log matched.
-// goraft stops a removed peer's heartbeat in a goroutine of its own, which
-// can wait while this node steps down and cuts its log below that mark;
-// the heartbeat's last send then read past the log's end and goraft
-// panicked (seen under make faults' membership changes).
+// A peer that is no longer a member when the call returns is still sent
+// the request (a removed member learns of its removal from the commit
+// index), but goraft is told it refused at index 0, answered or not, which makes goraft
+// forget how far the peer's log matched. goraft stops a removed peer's
+// heartbeat in a goroutine of its own, which can wait in this call while
+// this node steps down and cuts its log below that mark; the heartbeat's
+// last send then read past the log's end and goraft panicked (seen under
+// make faults' membership changes).
 func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	resp := t.sendAppend(srv, peer, req)
 	if !t.isMember(peer.Name) {
 		return raftdisk.AppendResponse(req.Term, 0, 0, false)
 	}
+	return resp
+}
+
+func (t *transporter) sendAppend(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
 	r := t.replicator
 	if len(req.Entries) == 0 {
 		if caughtUp, peerCommit := r.caughtUp(peer.Name, req.Term, req.PrevLogIndex); caughtUp && !r.awaitNews(srv, req, peerCommit) {

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/goraft/raft"
+
+	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
 // TestSlowSnapshotInstallIsAnswered: a follower may take longer than any
@@ -88,26 +90,36 @@ func TestSyncMarksAreForOneTerm(t *testing.T) {
 	}
 }
 
-// TestRemovedPeerIsNotCalled: goraft stops a removed peer's heartbeat in a
-// goroutine of its own, which can still send after this node stepped down
-// and cut its log below what the peer had matched; goraft then read past
-// the log's end and panicked. A peer that is no longer a member is refused
-// without a call, with an answer that makes goraft forget that mark.
-func TestRemovedPeerIsNotCalled(t *testing.T) {
+// TestRemovedPeerIsRefusedToGoraft: goraft stops a removed peer's
+// heartbeat in a goroutine of its own, which can still send after this
+// node stepped down and cut its log below what the peer had matched; goraft
+// then read past the log's end and panicked. A peer that is no longer a
+// member still gets appends (its removal reaches it as a commit index), but
+// goraft is told it refused at index 0, which resets goraft's mark for it;
+// snapshots are not sent to it at all.
+func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 	called := make(chan string, 3)
 	removed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		called <- r.URL.Path
-		http.Error(w, "removed", http.StatusServiceUnavailable)
+		writeMessage(w, raftdisk.AppendResponse(5, 900, 900, true))
 	}))
 	defer removed.Close()
 	tr := &transporter{
-		client:   &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil)},
-		isMember: func(string) bool { return false },
+		client:     &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil)},
+		rpcTimeout: time.Minute,
+		stats:      newRaftStats(),
+		gate:       newPeerGate(),
+		contacts:   newPeerContacts(),
+		replicator: &replicator{news: &leaderNews{}},
+		isMember:   func(string) bool { return false },
 	}
 	peer := &raft.Peer{Name: "node4", ConnectionString: removed.URL}
-	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5})
+	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5, CommitIndex: 901})
 	if resp == nil || resp.Success() || resp.Term() != 5 || resp.Index() != 0 || resp.CommitIndex() != 0 {
 		t.Fatalf("append to a removed peer answered %+v; want a refusal in term 5 at index 0", resp)
+	}
+	if path := <-called; path != appendEntriesPath {
+		t.Fatalf("the removed peer was called at %s, want %s", path, appendEntriesPath)
 	}
 	if resp := tr.SendSnapshotRequest(nil, peer, &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 900, LastTerm: 5}); resp != nil {
 		t.Fatalf("snapshot announcement to a removed peer answered %+v", resp)
@@ -117,7 +129,7 @@ func TestRemovedPeerIsNotCalled(t *testing.T) {
 	}
 	select {
 	case path := <-called:
-		t.Fatalf("the removed peer was called at %s", path)
+		t.Fatalf("the removed peer was sent a snapshot at %s", path)
 	default:
 	}
 }

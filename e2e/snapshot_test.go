@@ -123,7 +123,9 @@ func TestSnapshotRestart(t *testing.T) {
 func TestSnapshotOfEarlierVersionStillLoads(t *testing.T) {
 	t.Parallel()
 	n := startNode(t, "inline", "-snapshotCount", "200")
-	acks := writeKeys(t, n, "/inline", 500, 8, nil)
+	// One writer: concurrent writes share log entries, and snapshots come
+	// every 200 entries.
+	acks := writeKeys(t, n, "/inline", 500, 1, nil)
 	if len(acks) != 500 {
 		t.Fatalf("%d of 500 writes acknowledged", len(acks))
 	}
@@ -157,7 +159,7 @@ func TestSnapshotOfEarlierVersionStillLoads(t *testing.T) {
 	n.restart()
 	checkAcked(t, n, acks, false)
 	// Its next snapshot is in a state file again.
-	more := writeKeys(t, n, "/inline/more", 300, 8, nil)
+	more := writeKeys(t, n, "/inline/more", 300, 1, nil)
 	waitFor(t, 15*time.Second, "a snapshot with a state file", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(n.dataDir, "state", "state-*.json"))
 		return len(files) > 0, "no state file"
