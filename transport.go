@@ -159,16 +159,18 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 //
 // A peer that is no longer a member when the call returns is still sent
 // the request (a removed member learns of its removal from the commit
-// index), but goraft is told it refused at index 0, answered or not, which makes goraft
-// forget how far the peer's log matched. goraft stops a removed peer's
-// heartbeat in a goroutine of its own, which can wait in this call while
-// this node steps down and cuts its log below that mark; the heartbeat's
-// last send then read past the log's end and goraft panicked (seen under
-// make faults' membership changes).
+// index), but goraft is told, answered or not, that it refused at the
+// request's commit index, which sets goraft's mark of how far the peer's
+// log matches to that index. goraft stops a removed peer's heartbeat in a
+// goroutine of its own, which can wait in this call while this node steps
+// down and cuts its log below a higher mark; the heartbeat's last send then
+// read past the log's end and goraft panicked (seen under make faults'
+// membership changes). A log is never cut below a committed entry, and the
+// last send still carries the removal's commit to the removed member.
 func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
 	resp := t.sendAppend(srv, peer, req)
 	if !t.isMember(peer.Name) {
-		return raftdisk.AppendResponse(req.Term, 0, 0, false)
+		return raftdisk.AppendResponse(req.Term, req.CommitIndex, req.CommitIndex, false)
 	}
 	return resp
 }

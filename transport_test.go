@@ -95,8 +95,8 @@ func TestSyncMarksAreForOneTerm(t *testing.T) {
 // node stepped down and cut its log below what the peer had matched; goraft
 // then read past the log's end and panicked. A peer that is no longer a
 // member still gets appends (its removal reaches it as a commit index), but
-// goraft is told it refused at index 0, which resets goraft's mark for it;
-// snapshots are not sent to it at all.
+// goraft is told it refused at the request's commit index, which sets
+// goraft's mark for it there, below any cut; snapshots are not sent to it.
 func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 	called := make(chan string, 3)
 	removed := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -114,9 +114,9 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 		isMember:   func(string) bool { return false },
 	}
 	peer := &raft.Peer{Name: "node4", ConnectionString: removed.URL}
-	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5, CommitIndex: 901})
-	if resp == nil || resp.Success() || resp.Term() != 5 || resp.Index() != 0 || resp.CommitIndex() != 0 {
-		t.Fatalf("append to a removed peer answered %+v; want a refusal in term 5 at index 0", resp)
+	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5, CommitIndex: 850})
+	if resp == nil || resp.Success() || resp.Term() != 5 || resp.Index() != 850 || resp.CommitIndex() != 850 {
+		t.Fatalf("append to a removed peer answered %+v; want a refusal in term 5 at index 850", resp)
 	}
 	if path := <-called; path != appendEntriesPath {
 		t.Fatalf("the removed peer was called at %s, want %s", path, appendEntriesPath)
