@@ -478,3 +478,50 @@ func TestStuckSnapshottingIsLeftWithoutLeader(t *testing.T) {
 		return member.e.raft.raft.State() != raft.Snapshotting
 	})
 }
+
+// TestReadsShareTheWritesSync: on a single node a read waits until what it
+// sees is on disk. The proposal that applied a write syncs it next, so a
+// read waits for that sync: reads that started syncs of their own doubled
+// the syncs under a mix of reads and writes.
+func TestReadsShareTheWritesSync(t *testing.T) {
+	const writes, readers = 100, 16
+	n := startTestNode(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				resp, err := client.Get(n.url + "/v1/keys/mix")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+	}
+	before := n.e.raft.disk.Syncs()
+	for i := range writes {
+		resp, err := client.PostForm(n.url+"/v1/keys/mix", url.Values{"value": {strconv.Itoa(i)}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	syncs := n.e.raft.disk.Syncs() - before
+	close(stop)
+	wg.Wait()
+	if syncs > writes+writes/4 {
+		t.Fatalf("%d syncs for %d writes under %d readers: reads sync on their own", syncs, writes, readers)
+	}
+}

@@ -57,6 +57,9 @@ type raftServer struct {
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
+	// durableNews is closed when durableIndex rises; nil while no one waits.
+	durableMu   sync.Mutex
+	durableNews chan struct{}
 
 	appliedWrites atomic.Uint64 // store writes applied since start
 	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
@@ -570,19 +573,58 @@ func (s *raftServer) syncLog() error {
 		s.fail(err)
 		return errNotDurable
 	}
-	raise(&s.durableIndex, applied)
+	if raise(&s.durableIndex, applied) {
+		s.durableMu.Lock()
+		if s.durableNews != nil {
+			close(s.durableNews)
+			s.durableNews = nil
+		}
+		s.durableMu.Unlock()
+	}
 	return nil
 }
 
+// durableRises returns a channel closed when durableIndex next rises.
+func (s *raftServer) durableRises() <-chan struct{} {
+	s.durableMu.Lock()
+	defer s.durableMu.Unlock()
+	if s.durableNews == nil {
+		s.durableNews = make(chan struct{})
+	}
+	return s.durableNews
+}
+
+// durableWait is how long a read waits for the sync of the proposal that
+// applied what it sees before it syncs the log itself: that proposal may
+// have given up (a timeout) before its sync.
+const durableWait = 25 * time.Millisecond
+
 // awaitDurable returns once every write the store shows is on disk. A lone
-// node applies a write to the store before the write is synced, and a read
-// must not show what a power cut could take back. Elsewhere what the store
-// shows is committed, so on the disks of a majority.
+// node applies a write before it syncs it, and a read must not show what a
+// power cut could take back. Elsewhere what the store shows is committed,
+// so on the disks of a majority. The proposal that applied a write syncs
+// it next: a read waits for that sync rather than start one more, which
+// under a mix of reads and writes doubled the syncs.
 func (s *raftServer) awaitDurable() error {
-	if s.store.Index() <= s.durableIndex.Load() || s.members.count() > 1 {
+	target := s.store.Index()
+	if target <= s.durableIndex.Load() || s.members.count() > 1 {
 		return nil
 	}
-	return s.syncLog()
+	timer := time.NewTimer(durableWait)
+	defer timer.Stop()
+	for {
+		rises := s.durableRises()
+		if target <= s.durableIndex.Load() {
+			return nil
+		}
+		select {
+		case <-rises:
+		case <-timer.C:
+			return s.syncLog()
+		case <-s.stop:
+			return errNotDurable
+		}
+	}
 }
 
 // readBarrier returns once a no-op has gone through the log: then this node

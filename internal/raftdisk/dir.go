@@ -119,6 +119,13 @@ func (d *Dir) ConfWritten() error { return SyncDir(d.path) }
 // on disk. An error is final: the node can no longer promise durability.
 func (d *Dir) Sync() error { return d.syncer.sync() }
 
+// Syncs is how many syncs of the log Sync has started.
+func (d *Dir) Syncs() uint64 {
+	d.syncer.mu.Lock()
+	defer d.syncer.mu.Unlock()
+	return d.syncer.started
+}
+
 // Append hands an AppendEntriesRequest from a leader to goraft.
 func (d *Dir) Append(srv raft.Server, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
 	return d.positions.append(srv, req)
