@@ -382,16 +382,7 @@ func TestJoinThroughClientPortSaysSo(t *testing.T) {
 func TestSnapshotAnnouncedAgainIsAccepted(t *testing.T) {
 	leader := startTestNode(t)
 	member := startMember(t, leader, "node2")
-	announce := func() int {
-		req := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
-		var body bytes.Buffer
-		if _, err := req.Encode(&body); err != nil {
-			t.Fatal(err)
-		}
-		rec := httptest.NewRecorder()
-		member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
-		return rec.Code
-	}
+	announce := func() int { return announceSnapshot(t, leader, member) }
 	if code := announce(); code != http.StatusOK {
 		t.Fatalf("first announcement: HTTP %d", code)
 	}
@@ -429,15 +420,8 @@ func TestSnapshotStateTakenOnlyWhenAnnounced(t *testing.T) {
 	if code := send("node1", `{"index":7}`); code != http.StatusConflict {
 		t.Fatalf("a state sent with no snapshot announced: HTTP %d, want %d", code, http.StatusConflict)
 	}
-	announce := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
-	var body bytes.Buffer
-	if _, err := announce.Encode(&body); err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
-	if rec.Code != http.StatusOK {
-		t.Fatalf("announcement: HTTP %d", rec.Code)
+	if code := announceSnapshot(t, leader, member); code != http.StatusOK {
+		t.Fatalf("announcement: HTTP %d", code)
 	}
 	if code := send("node3", `{"index":7}`); code != http.StatusConflict {
 		t.Fatalf("a state sent in the name of another leader: HTTP %d, want %d", code, http.StatusConflict)
@@ -462,15 +446,9 @@ func TestSnapshotStateTakenOnlyWhenAnnounced(t *testing.T) {
 func TestStuckSnapshottingIsLeftWithoutLeader(t *testing.T) {
 	leader := startTestNode(t)
 	member := startMember(t, leader, "node2")
-	req := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
-	var body bytes.Buffer
-	if _, err := req.Encode(&body); err != nil {
-		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
-	if state := member.e.raft.raft.State(); rec.Code != http.StatusOK || state != raft.Snapshotting {
-		t.Fatalf("announcement: HTTP %d, member %s; want 200 and %s", rec.Code, state, raft.Snapshotting)
+	code := announceSnapshot(t, leader, member)
+	if state := member.e.raft.raft.State(); code != http.StatusOK || state != raft.Snapshotting {
+		t.Fatalf("announcement: HTTP %d, member %s; want 200 and %s", code, state, raft.Snapshotting)
 	}
 	leader.e.stop()
 	leader.e = nil
@@ -524,4 +502,19 @@ func TestReadsShareTheWritesSync(t *testing.T) {
 	if syncs > writes+writes/4 {
 		t.Fatalf("%d syncs for %d writes under %d readers: reads sync on their own", syncs, writes, readers)
 	}
+}
+
+// announceSnapshot has leader (node1) announce to member a snapshot far
+// past its log, as goraft does before it sends one, and returns the
+// member's HTTP status.
+func announceSnapshot(t *testing.T, leader, member *testNode) int {
+	t.Helper()
+	req := &raft.SnapshotRequest{LeaderName: "node1", LastIndex: 1 << 20, LastTerm: leader.e.raft.raft.Term()}
+	var body bytes.Buffer
+	if _, err := req.Encode(&body); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
+	return rec.Code
 }

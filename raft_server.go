@@ -57,9 +57,7 @@ type raftServer struct {
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
-	// durableNews is closed when durableIndex rises; nil while no one waits.
-	durableMu   sync.Mutex
-	durableNews chan struct{}
+	durableRises broadcast // announced when durableIndex rises
 
 	appliedWrites atomic.Uint64 // store writes applied since start
 	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
@@ -574,24 +572,9 @@ func (s *raftServer) syncLog() error {
 		return errNotDurable
 	}
 	if raise(&s.durableIndex, applied) {
-		s.durableMu.Lock()
-		if s.durableNews != nil {
-			close(s.durableNews)
-			s.durableNews = nil
-		}
-		s.durableMu.Unlock()
+		s.durableRises.announce()
 	}
 	return nil
-}
-
-// durableRises returns a channel closed when durableIndex next rises.
-func (s *raftServer) durableRises() <-chan struct{} {
-	s.durableMu.Lock()
-	defer s.durableMu.Unlock()
-	if s.durableNews == nil {
-		s.durableNews = make(chan struct{})
-	}
-	return s.durableNews
 }
 
 // durableWait is how long a read waits for the sync of the proposal that
@@ -613,7 +596,7 @@ func (s *raftServer) awaitDurable() error {
 	timer := time.NewTimer(durableWait)
 	defer timer.Stop()
 	for {
-		rises := s.durableRises()
+		rises := s.durableRises.wait()
 		if target <= s.durableIndex.Load() {
 			return nil
 		}

@@ -37,38 +37,44 @@ const replicationTick = 10 * time.Microsecond
 // failed.
 const appendVisible = 10 * time.Millisecond
 
-// leaderNews wakes the heartbeats a leader holds when there may be
-// something to send, or a reason to stop holding.
-type leaderNews struct {
+// broadcast wakes every goroutine waiting for the next announcement.
+type broadcast struct {
 	mu sync.Mutex
 	// next is closed by the next announcement; nil while no one waits, so
-	// that the announcement of every applied entry costs no allocation.
+	// that an announcement nobody waits for costs no allocation.
 	next chan struct{}
+}
+
+// wait returns a channel closed by the next announcement.
+func (b *broadcast) wait() <-chan struct{} {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next == nil {
+		b.next = make(chan struct{})
+	}
+	return b.next
+}
+
+func (b *broadcast) announce() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.next != nil {
+		close(b.next)
+		b.next = nil
+	}
+}
+
+// leaderNews wakes the heartbeats a leader holds when there may be
+// something to send, or a reason to stop holding: every applied entry is
+// announced.
+type leaderNews struct {
+	broadcast
 
 	// appendingIndex is the index of the entry goraft last began to
 	// append, and appendingAt when (UnixNano).
 	appendingIndex atomic.Uint64
 	appendingAt    atomic.Int64
 	termSeen       atomic.Uint64 // the highest term any peer has shown
-}
-
-// wait returns a channel closed by the next announcement.
-func (n *leaderNews) wait() <-chan struct{} {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.next == nil {
-		n.next = make(chan struct{})
-	}
-	return n.next
-}
-
-func (n *leaderNews) announce() {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.next != nil {
-		close(n.next)
-		n.next = nil
-	}
 }
 
 // appending announces the entry at index, which goraft's event loop is

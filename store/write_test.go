@@ -79,14 +79,7 @@ func TestSnapshotKeepsThePosition(t *testing.T) {
 	if _, err := s.Apply(2, []Write{{Op: OpSet, Key: "/a", Value: "1"}, {Op: OpSet, Key: "/b", Value: "2"}}); err != nil {
 		t.Fatal(err)
 	}
-	state, err := s.Save()
-	if err != nil {
-		t.Fatal(err)
-	}
-	r := New(10)
-	if err := r.Recover(state); err != nil {
-		t.Fatal(err)
-	}
+	r := recovered(t, s)
 	for _, st := range []*Store{s, r} {
 		if _, err := st.Set("/b", "again", time.Time{}, 2); !errors.Is(err, ErrAlreadyApplied) {
 			t.Errorf("replay of position 2: %v, want ErrAlreadyApplied", err)
@@ -136,14 +129,7 @@ func TestSnapshotHoldsAnEntryWholeOrNot(t *testing.T) {
 	}()
 	for done := false; !done; {
 		done = s.Index() == entries*perEntry
-		state, err := s.Save()
-		if err != nil {
-			t.Fatal(err)
-		}
-		r := New(10)
-		if err := r.Recover(state); err != nil {
-			t.Fatal(err)
-		}
+		r := recovered(t, s)
 		for p := 1; p <= entries; p++ {
 			events, _, err := r.Get(fmt.Sprintf("/e%d", p))
 			if err == nil && len(events) != perEntry {
@@ -152,4 +138,18 @@ func TestSnapshotHoldsAnEntryWholeOrNot(t *testing.T) {
 		}
 	}
 	wg.Wait()
+}
+
+// recovered is a new store recovered from a snapshot of s.
+func recovered(t *testing.T, s *Store) *Store {
+	t.Helper()
+	state, err := s.Save()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := New(10)
+	if err := r.Recover(state); err != nil {
+		t.Fatal(err)
+	}
+	return r
 }
