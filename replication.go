@@ -230,6 +230,7 @@ func (r *replicator) answered(peer string, term, index, commit uint64) {
 func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, peerCommit uint64) bool {
 	idle := time.NewTimer(r.idleHeartbeat)
 	defer idle.Stop()
+	var grace <-chan time.Time
 	for {
 		news := r.news.wait()
 		if !r.stillLeads(srv, req.Term) {
@@ -237,11 +238,16 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 		}
 		commit := srv.CommitIndex()
 		added, last := r.addAppended(srv, req)
-		// goraft's follower applies no further than the next join on each
-		// append, so its own commit index is the one to compare.
-		if added || commit > peerCommit {
+		if added {
 			req.CommitIndex = max(req.CommitIndex, commit)
 			return true
+		}
+		// goraft's follower applies no further than the next join on each
+		// append, so its own commit index is the one to compare.
+		if commit > peerCommit && grace == nil {
+			t := time.NewTimer(commitGrace)
+			defer t.Stop()
+			grace = t.C
 		}
 		if r.news.appendPending(last) {
 			// Look again in a moment rather than sleep: Go's timers below
@@ -251,6 +257,9 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 		}
 		select {
 		case <-news:
+		case <-grace:
+			req.CommitIndex = max(req.CommitIndex, srv.CommitIndex())
+			return true
 		case <-idle.C:
 			return true
 		case <-r.stopped:
@@ -258,6 +267,13 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 		}
 	}
 }
+
+// commitGrace is how long a commit index that is the only news for a
+// follower waits for entries to go with: goraft's follower fsyncs its log
+// on every append, and a message of its own for each commit kept a
+// follower busy when the next write's entry came (a lone client's writes
+// waited 430 µs on average before they were sent).
+const commitGrace = 2 * time.Millisecond
 
 // pause waits out the idle heartbeat after a call a peer did not answer,
 // so that a dead peer is not called in a loop. It returns early when this
