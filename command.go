@@ -266,41 +266,33 @@ func entryPosition(ctx raft.Context) uint64 {
 
 // applyOne applies an entry of one store write.
 func applyOne(ctx raft.Context, c storeCommand) (any, error) {
-	w := c.storeWrite()
-	return applyWrite(ctx, func(st *store.Store, position uint64) (*store.Event, error) {
-		results, err := st.Apply(position, []store.Write{w})
-		if err != nil {
-			return nil, err
-		}
-		return results[0].Event, results[0].Err
+	results, err := applyWrites(ctx, []store.Write{c.storeWrite()})
+	if len(results) == 0 {
+		return nil, err
+	}
+	return results[0].Event, results[0].Err
+}
+
+// applyWrites applies an entry of store writes, and returns their results;
+// none when a snapshot already held the entry.
+func applyWrites(ctx raft.Context, writes []store.Write) ([]store.Result, error) {
+	return applyWrite(ctx, func(st *store.Store, position uint64) ([]store.Result, error) {
+		return st.Apply(position, writes)
 	})
 }
 
-// applyWrites applies an entry of several store writes, and returns their
-// results; nil when a snapshot already held the entry.
-func applyWrites(ctx raft.Context, writes []store.Write) (any, error) {
+// applyWrite runs an entry's store writes at the entry's position, and
+// counts them as applied.
+func applyWrite[T any](ctx raft.Context, write func(*store.Store, uint64) (T, error)) (T, error) {
 	s := ctx.Server().Context().(*raftServer)
-	results, err := s.store.Apply(entryPosition(ctx), writes)
-	if errors.Is(err, store.ErrAlreadyApplied) {
-		return nil, nil
-	}
-	s.applied(ctx.Server())
-	return results, err
-}
-
-// applyWrite runs one store write at the entry's position.
-func applyWrite(ctx raft.Context, write func(*store.Store, uint64) (*store.Event, error)) (any, error) {
-	s := ctx.Server().Context().(*raftServer)
-	event, err := write(s.store, entryPosition(ctx))
+	v, err := write(s.store, entryPosition(ctx))
 	if errors.Is(err, store.ErrAlreadyApplied) {
 		// A snapshot taken while this entry was being applied already holds it.
-		return nil, nil
+		var none T
+		return none, nil
 	}
 	s.applied(ctx.Server())
-	if err != nil {
-		return nil, err
-	}
-	return event, nil
+	return v, err
 }
 
 func expiration(t *time.Time) time.Time {
