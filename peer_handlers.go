@@ -34,6 +34,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("GET /etcdURL", s.textHandler(s.cfg.ClientURL))
 	mux.HandleFunc("GET /log", s.logHandler)
 	mux.HandleFunc("GET "+commitIndexPath, s.commitIndexHandler)
+	mux.HandleFunc("GET "+termPath, s.termHandler)
 	mux.HandleFunc("POST /join", s.joinHandler)
 	mux.HandleFunc("DELETE /remove/{name}", s.removeHandler)
 	mux.HandleFunc("POST "+votePath, s.voteHandler)
@@ -380,4 +381,25 @@ func (s *raftServer) commitIndexHandler(w http.ResponseWriter, _ *http.Request) 
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, strconv.FormatUint(commit, 10))
+}
+
+// raftPosition is the body of GET /term: where this member stands in raft,
+// for operators and for the fault tests, which follow every member's term.
+type raftPosition struct {
+	Term         uint64 `json:"term"`
+	State        string `json:"state"`
+	Leader       string `json:"leader"`
+	CommitIndex  uint64 `json:"commitIndex"`
+	LastLogIndex uint64 `json:"lastLogIndex"`
+	LastLogTerm  uint64 `json:"lastLogTerm"`
+}
+
+// termHandler answers GET /term.
+func (s *raftServer) termHandler(w http.ResponseWriter, _ *http.Request) {
+	pos := raftPosition{Term: s.raft.Term(), State: s.raft.State(), Leader: s.leaderNameNow(), CommitIndex: s.raft.CommitIndex()}
+	if entries := s.raft.LogEntries(); len(entries) > 0 {
+		last := entries[len(entries)-1]
+		pos.LastLogIndex, pos.LastLogTerm = last.Index(), last.Term()
+	}
+	writeJSON(w, http.StatusOK, pos)
 }

@@ -23,6 +23,7 @@ const (
 	snapshotRecoveryPath = "/snapshotRecovery"
 	snapshotStatePath    = "/snapshotState"
 	commitIndexPath      = "/commitIndex"
+	termPath             = "/term"
 )
 
 // transporter carries goraft's RPCs to peers over HTTP. Unlike goraft's own,
