@@ -202,9 +202,7 @@ func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 	}
 	s.confWritten()
 	s.members.add(c.Name, member{RaftURL: c.RaftURL, EtcdURL: c.EtcdURL})
-	if c.Name == s.cfg.Name {
-		s.setCampaigning(true)
-	}
+	s.guard.MemberAdded(c.Name)
 	return event, nil
 }
 

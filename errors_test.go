@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
 
 // TestErrorCodeSaysWhetherAnythingWasProposed: a failure before anything
@@ -22,7 +23,7 @@ func TestErrorCodeSaysWhetherAnythingWasProposed(t *testing.T) {
 		code int
 	}{
 		{errTooManyProposals, etcderr.LeaderElect},
-		{errNoQuorum, etcderr.LeaderElect},
+		{raftguard.ErrNoQuorum, etcderr.LeaderElect},
 		{errNotLeader, etcderr.LeaderElect},
 		{fmt.Errorf("%w: node2 has not been heard from for 151ms", errNoLeader), etcderr.LeaderElect},
 		{errLeaderBehind, etcderr.LeaderElect},

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 	"github.com/etcd-recreation/etcd/store"
 	"github.com/etcd-recreation/etcd/web"
 )
@@ -439,7 +440,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, errNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
+var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {

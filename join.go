@@ -52,14 +52,14 @@ func (s *raftServer) joinCluster(machines []string) error {
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
 		for _, machine := range machines {
-			seen := s.leaderChangesSeen()
+			seen := s.guard.LeaderChangesSeen()
 			leader, err := joinVia(client, s.peerURL(machine), self)
 			if err == nil {
 				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
 				// The leader may first reach this member with a snapshot,
 				// which is taken only from the leader.
 				if leader != "" {
-					s.leaderLearned(seen, leader)
+					s.guard.LeaderLearned(seen, leader)
 				}
 				return nil
 			}

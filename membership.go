@@ -29,42 +29,22 @@ import (
 // the joiner asks again (a known name is a no-op), an operator's remove
 // ends in error 300 and is asked again.
 //
-// A node campaigns only while its own registry counts it as a member: a
-// removed member would otherwise depose healthy leaders with its ever-higher
-// terms, and a newcomer that has not yet applied its own join knows too few
-// peers to count a quorum. goraft has no switch for this, so the election
-// timeout is set out of reach meanwhile.
-
-// noCampaign is the election timeout of a node that must not campaign.
-const noCampaign = 365 * 24 * time.Hour
-
-// setCampaigning lets goraft campaign or not. It may be called from Apply:
-// goraft holds no lock of its own that SetElectionTimeout takes while it
-// applies.
-func (s *raftServer) setCampaigning(on bool) {
-	if on {
-		s.raft.SetElectionTimeout(s.cfg.ElectionTimeout)
-	} else {
-		s.raft.SetElectionTimeout(noCampaign)
-	}
-}
-
-// errNotMember stops a campaign of a node that is not a member.
-var errNotMember = errors.New("this node is not a member of the cluster (removed, or its join is not applied yet)")
+// The guard (internal/raftguard) is told each change as it is applied: a
+// node campaigns only while it counts itself a member, and a member counts
+// towards the quorum from the moment it is added.
 
 // memberRemoved forgets a removed member everywhere; a node that applies
 // its own removal while serving stops (see watchRemoval), one replaying it
 // at start-up asks to join again (see waitCaughtUp).
 func (s *raftServer) memberRemoved(name string) {
 	s.members.remove(name)
+	s.guard.MemberRemoved(name)
 	s.stats.dropFollower(name)
-	s.contacts.forget(name)
 	s.gate.forget(name)
 	s.replicator.forget(name)
 	if name != s.cfg.Name {
 		return
 	}
-	s.setCampaigning(false)
 	if s.serving.Load() {
 		select {
 		case s.removedSelf <- struct{}{}:
@@ -126,7 +106,7 @@ func (s *raftServer) awaitMembersApplied(index uint64, joiner string) error {
 	deadline := time.Now().Add(s.cfg.CommandTimeout)
 	for {
 		others := slices.DeleteFunc(s.members.others(s.cfg.Name), func(name string) bool { return name == joiner })
-		behind := s.contacts.notApplied(others, index, time.Now().Add(-s.quorumSilence()))
+		behind := s.guard.NotApplied(others, index)
 		if len(behind) == 0 {
 			return nil
 		}
@@ -216,7 +196,7 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
 	defer client.CloseIdleConnections()
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for _, base := range bases {
-		seen := s.leaderChangesSeen()
+		seen := s.guard.LeaderChangesSeen()
 		leader, err := joinVia(client, base, self)
 		if err != nil {
 			log.Printf("raft: cannot join again through %s: %v", base, err)
@@ -224,7 +204,7 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
 		}
 		log.Printf("raft: the cluster counts %q as a member (asked through %s)", s.cfg.Name, base)
 		if leader != "" {
-			s.leaderLearned(seen, leader)
+			s.guard.LeaderLearned(seen, leader)
 		}
 		return true
 	}

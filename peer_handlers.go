@@ -14,6 +14,7 @@ import (
 
 	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -38,6 +39,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST /join", s.joinHandler)
 	mux.HandleFunc("DELETE /remove/{name}", s.removeHandler)
 	mux.HandleFunc("POST "+votePath, s.voteHandler)
+	mux.HandleFunc("POST "+preVotePath, s.preVoteHandler)
 	mux.HandleFunc("POST "+appendEntriesPath, s.appendEntriesHandler)
 	mux.HandleFunc("POST "+snapshotPath, s.snapshotHandler)
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
@@ -88,50 +90,37 @@ func writeMessage(w http.ResponseWriter, msg encoder) {
 	}
 }
 
+// guardRefused answers the error of a message the guard did not hand to
+// goraft, or that goraft could not take.
+func guardRefused(w http.ResponseWriter, err error) {
+	http.Error(w, err.Error(), raftguard.StatusOf(err))
+}
+
 func (s *raftServer) voteHandler(w http.ResponseWriter, r *http.Request) {
 	req := &raft.RequestVoteRequest{}
 	if !decodeBody(w, r, maxSmallPeerBody, req) {
 		return
 	}
 	s.lastVoteRequest.Store(time.Now().UnixNano())
-	// A candidate that is not a member here and whose log is behind could
-	// not have this vote anyway; goraft would still take its term first,
-	// deposing a healthy leader: a removed member that missed its removal
-	// campaigns with ever-higher terms. It is refused without goraft.
-	if _, member := s.members.get(req.CandidateName); !member && s.logAheadOf(req.LastLogIndex, req.LastLogTerm) {
-		writeMessage(w, &raft.RequestVoteResponse{Term: s.raft.Term(), VoteGranted: false})
-		return
-	}
-	// A leader steps down for a higher term only once its held heartbeats
-	// let go.
-	s.news.sawTerm(req.Term)
-	resp := s.raft.RequestVote(req)
-	if resp == nil {
-		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
-		return
-	}
-	// The vote counts only once it would survive a restart.
-	if resp.VoteGranted {
-		if err := s.disk.Terms().ObserveVote(req.Term, req.CandidateName); err != nil {
-			log.Printf("raft: withholding the vote for %s: %v", req.CandidateName, err)
-			resp = &raft.RequestVoteResponse{Term: resp.Term, VoteGranted: false}
-		}
-	}
-	if !s.termRecorded(w, resp.Term) {
+	resp, err := s.guard.Vote(req)
+	if err != nil {
+		guardRefused(w, err)
 		return
 	}
 	writeMessage(w, resp)
 }
 
+func (s *raftServer) preVoteHandler(w http.ResponseWriter, r *http.Request) {
+	req := &raft.RequestVoteRequest{}
+	if !decodeBody(w, r, maxSmallPeerBody, req) {
+		return
+	}
+	writeMessage(w, s.guard.PreVote(req))
+}
+
 func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request) {
 	req := &raft.AppendEntriesRequest{}
 	if !decodeBody(w, r, s.appendBodyLimit(), req) {
-		return
-	}
-	// A leader that receives an append of its own term asserts and exits:
-	// refuse it (two leaders in one term can only come from a faulty peer).
-	if s.raft.State() == raft.Leader && req.Term == s.raft.Term() {
-		http.Error(w, "this node leads the term of the request", http.StatusConflict)
 		return
 	}
 	s.stats.receivedAppend()
@@ -145,20 +134,10 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 		s.memberChange.RLock()
 		defer s.memberChange.RUnlock()
 	}
-	seen := s.leaderChangesSeen()
-	s.news.sawTerm(req.Term)
-	resp := s.disk.Append(s.raft, req)
-	if resp == nil {
-		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+	resp, err := s.guard.Append(req)
+	if err != nil {
+		guardRefused(w, err)
 		return
-	}
-	if !s.termRecorded(w, resp.Term()) {
-		return
-	}
-	// goraft learns a leader of its own term from an append without telling
-	// its listeners.
-	if resp.Term() == req.Term {
-		s.leaderLearned(seen, req.LeaderName)
 	}
 	writeMessage(w, resp)
 }
@@ -174,60 +153,14 @@ func carriesJoin(req *raft.AppendEntriesRequest) bool {
 	return false
 }
 
-// logAheadOf reports whether this node's log is more up to date than a
-// candidate's by goraft's vote rule (a later last index or a later last
-// term); false when the log holds no entry to compare.
-func (s *raftServer) logAheadOf(lastIndex, lastTerm uint64) bool {
-	entries := s.raft.LogEntries()
-	if len(entries) == 0 {
-		return false
-	}
-	last := entries[len(entries)-1]
-	return last.Index() > lastIndex || last.Term() > lastTerm
-}
-
-// termRecorded records the term of a reply before it leaves: a restart
-// must not forget a term the node has answered in. goraft moves to a new
-// term without telling anyone when it campaigns, and may answer in that
-// term before the campaign's vote is recorded, so the term is recorded here
-// if it is not yet. A node that cannot record it stops.
-func (s *raftServer) termRecorded(w http.ResponseWriter, term uint64) bool {
-	if err := s.disk.Terms().ObserveTerm(term); err != nil {
-		s.fail(err)
-		http.Error(w, "this node cannot record its term", http.StatusServiceUnavailable)
-		return false
-	}
-	return true
-}
-
 func (s *raftServer) snapshotHandler(w http.ResponseWriter, r *http.Request) {
 	req := &raft.SnapshotRequest{}
 	if !decodeBody(w, r, maxSmallPeerBody, req) {
 		return
 	}
-	// A snapshot request puts goraft into a state it may never leave; only
-	// the current leader may send one. A member that knows no leader yet (it
-	// has just restarted, or joined a cluster whose log no longer starts at
-	// the beginning) hears first from its leader this way: a member may.
-	seen := s.leaderChangesSeen()
-	leader := s.leaderNameNow()
-	_, member := s.members.get(req.LeaderName)
-	if req.LeaderName == "" || req.LeaderName == s.cfg.Name || (req.LeaderName != leader && (leader != "" || !member)) {
-		http.Error(w, "snapshot requests are taken only from the current leader", http.StatusConflict)
-		return
-	}
-	s.leaderLearned(seen, req.LeaderName)
-	// goraft's snapshotting state handles no snapshot request: a leader
-	// whose snapshot failed to arrive once would announce it again, and
-	// again, and this node would wait for it for good. It is already
-	// waiting: say so.
-	if s.raft.State() == raft.Snapshotting {
-		writeMessage(w, &raft.SnapshotResponse{Success: true})
-		return
-	}
-	resp := s.raft.RequestSnapshot(req)
-	if resp == nil {
-		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
+	resp, err := s.guard.Snapshot(req)
+	if err != nil {
+		guardRefused(w, err)
 		return
 	}
 	writeMessage(w, resp)
@@ -239,8 +172,8 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 	if !decodeBody(w, r, maxSnapshotBody, req) {
 		return
 	}
-	if req.LeaderName != s.leaderNameNow() || s.raft.State() != raft.Snapshotting {
-		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
+	if err := s.guard.AcceptSnapshotFrom(req.LeaderName); err != nil {
+		guardRefused(w, err)
 		return
 	}
 	// The snapshot replaces goraft's peer map; and no snapshot of this
@@ -266,18 +199,13 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 			return
 		}
 	}
-	resp, err := s.disk.InstallSnapshot(s.raft, req)
-	if err == nil && resp != nil && isRef {
-		s.disk.RemoveStatesBefore(sf)
-	}
+	resp, err := s.guard.InstallSnapshot(req)
 	if err != nil {
-		s.fail(err)
-		http.Error(w, "this node cannot make the snapshot durable", http.StatusServiceUnavailable)
+		guardRefused(w, err)
 		return
 	}
-	if resp == nil {
-		http.Error(w, "raft is not running", http.StatusServiceUnavailable)
-		return
+	if isRef {
+		s.disk.RemoveStatesBefore(sf)
 	}
 	writeMessage(w, resp)
 }
@@ -290,8 +218,8 @@ func (s *raftServer) snapshotStateHandler(w http.ResponseWriter, r *http.Request
 		http.Error(w, "want file=the name of a snapshot state file", http.StatusBadRequest)
 		return
 	}
-	if leader := r.URL.Query().Get("leader"); leader == "" || leader != s.leaderNameNow() || s.raft.State() != raft.Snapshotting {
-		http.Error(w, "no snapshot was announced by the current leader", http.StatusConflict)
+	if err := s.guard.AcceptSnapshotFrom(r.URL.Query().Get("leader")); err != nil {
+		guardRefused(w, err)
 		return
 	}
 	if err := s.disk.ReceiveState(sf, http.MaxBytesReader(w, r.Body, sf.Size()+1)); err != nil {
@@ -375,7 +303,7 @@ func (s *raftServer) joinHandler(w http.ResponseWriter, r *http.Request) {
 // entry of its own term, which covers every entry acknowledged before.
 func (s *raftServer) commitIndexHandler(w http.ResponseWriter, _ *http.Request) {
 	commit := s.raft.CommitIndex()
-	if !s.isLeader() || commit <= s.electedAtIndex.Load() {
+	if !s.isLeader() || commit <= s.guard.ElectedAt() {
 		http.Error(w, "not a leader that has committed in its term", http.StatusServiceUnavailable)
 		return
 	}
@@ -396,7 +324,7 @@ type raftPosition struct {
 
 // termHandler answers GET /term.
 func (s *raftServer) termHandler(w http.ResponseWriter, _ *http.Request) {
-	pos := raftPosition{Term: s.raft.Term(), State: s.raft.State(), Leader: s.leaderNameNow(), CommitIndex: s.raft.CommitIndex()}
+	pos := raftPosition{Term: s.guard.Term(), State: s.raft.State(), Leader: s.guard.Leader(), CommitIndex: s.raft.CommitIndex()}
 	if entries := s.raft.LogEntries(); len(entries) > 0 {
 		last := entries[len(entries)-1]
 		pos.LastLogIndex, pos.LastLogTerm = last.Index(), last.Term()

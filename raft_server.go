@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math"
 	"net"
 	"net/http"
 	"strconv"
@@ -17,7 +16,9 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/notify"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -47,7 +48,7 @@ type raftServer struct {
 	// snapshot install that may change membership.
 	memberChange sync.RWMutex
 	gate         *peerGate
-	contacts     *peerContacts
+	guard        *raftguard.Guard
 	news         *leaderNews
 	leadership   *leadership
 	replicator   *replicator
@@ -57,7 +58,7 @@ type raftServer struct {
 	// durableIndex is the store index up to which writes are known to be
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
-	durableRises broadcast // announced when durableIndex rises
+	durableRises notify.Broadcast // announced when durableIndex rises
 
 	appliedWrites atomic.Uint64 // store writes applied since start
 	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
@@ -67,23 +68,10 @@ type raftServer struct {
 	lastSaved     raftdisk.StateFile
 	recoveredFrom *raftdisk.StateFile
 
-	// leaderMu guards goraft's leader as tracked here: goraft's Leader()
-	// reads it without a lock.
-	leaderMu    sync.Mutex
-	leaderName  string
-	leaderSeq   uint64    // leader changes goraft announced
-	leaderHeard time.Time // when this node last heard from leaderName
-	leaderSince atomic.Pointer[time.Time]
 	// lastAppend is when the leader's last append arrived (UnixNano).
 	lastAppend atomic.Int64
 	// lastVoteRequest is when a candidate last asked for a vote (UnixNano).
 	lastVoteRequest atomic.Int64
-	// electedAtIndex is the log's last index when this node last became
-	// leader: entries past it are of its own term.
-	electedAtIndex atomic.Uint64
-	// readsWaitBelow is, on a new leader, one past electedAtIndex: plain
-	// reads wait until the commit index reaches it. 0 once they need not.
-	readsWaitBelow atomic.Uint64
 
 	// failed receives the error that stopped the node from keeping its
 	// promises (a failed fsync, a lost snapshot): it must stop.
@@ -96,11 +84,9 @@ type raftServer struct {
 	// serving; removed is closed when it must stop for that.
 	removedSelf chan struct{}
 	removed     chan struct{}
-	// becameLeader and becameSnapshotting are told when goraft enters
-	// those states: the jobs of a leader and of a stuck follower sleep
-	// until then, not waking an idle node.
-	becameLeader       chan struct{}
-	becameSnapshotting chan struct{}
+	// becameLeader is told when goraft becomes leader: the expiry job
+	// sleeps until then, not waking an idle node.
+	becameLeader chan struct{}
 
 	stop     chan struct{}
 	stopOnce sync.Once
@@ -111,6 +97,15 @@ type raftServer struct {
 // commit index, which bounds how much of the log a restart applies before
 // it has a leader again.
 const flushCommitEvery = 1000
+
+// errTooManyProposals is a leader with as many proposals waiting for a
+// quorum as it keeps.
+var errTooManyProposals = errors.New("raft: too many writes are waiting for the cluster; nothing was proposed")
+
+// maxProposals bounds the proposals waiting for goraft at once, and the
+// writes queued for the next batch: a Do that never commits holds its
+// goroutine for good.
+const maxProposals = 4096
 
 var (
 	errNotLeader      = errors.New("this node is not the leader")
@@ -123,25 +118,23 @@ var (
 // peer listener must already be bound; peerTLS is nil for plain HTTP.
 func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peerTLS *tlsSide) (*raftServer, error) {
 	s := &raftServer{
-		cfg:                cfg,
-		store:              st,
-		members:            newMemberRegistry(),
-		stats:              newRaftStats(),
-		startTime:          time.Now(),
-		peerListener:       peerListener,
-		peerTLS:            peerTLS,
-		peerTransport:      newPeerTransport(cfg.ElectionTimeout, peerTLS),
-		gate:               newPeerGate(),
-		contacts:           newPeerContacts(),
-		news:               &leaderNews{},
-		leadership:         &leadership{},
-		proposals:          make(chan struct{}, maxProposals),
-		failed:             make(chan error, 1),
-		removedSelf:        make(chan struct{}, 1),
-		becameLeader:       make(chan struct{}, 1),
-		becameSnapshotting: make(chan struct{}, 1),
-		removed:            make(chan struct{}),
-		stop:               make(chan struct{}),
+		cfg:           cfg,
+		store:         st,
+		members:       newMemberRegistry(),
+		stats:         newRaftStats(),
+		startTime:     time.Now(),
+		peerListener:  peerListener,
+		peerTLS:       peerTLS,
+		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
+		gate:          newPeerGate(),
+		news:          &leaderNews{},
+		leadership:    &leadership{},
+		proposals:     make(chan struct{}, maxProposals),
+		failed:        make(chan error, 1),
+		removedSelf:   make(chan struct{}, 1),
+		becameLeader:  make(chan struct{}, 1),
+		removed:       make(chan struct{}),
+		stop:          make(chan struct{}),
 	}
 	disk, err := raftdisk.Open(cfg.DataDir)
 	if err != nil {
@@ -167,7 +160,11 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	// The transporter holds heartbeats until there is news, or until
 	// cfg.HeartbeatInterval passes (replication.go).
 	srv.SetHeartbeatInterval(replicationTick)
-	srv.SetElectionTimeout(cfg.ElectionTimeout)
+	// Before the log is replayed: applied joins and snapshots tell the
+	// guard the membership.
+	s.guard = raftguard.New(raftguard.Config{Raft: srv, Disk: disk, Transport: tr, ElectionTimeout: cfg.ElectionTimeout})
+	tr.guard = s.guard
+	s.replicator.terms = s.guard
 	if err := disk.LoadSnapshot(srv); err != nil {
 		return nil, err
 	}
@@ -178,46 +175,30 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := disk.Attach(srv); err != nil {
 		return nil, err
 	}
-	_, member := s.members.get(cfg.Name)
-	s.setCampaigning(member)
-	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
-		if e.Value().(string) == cfg.Name {
-			last := s.lastLogIndex()
-			s.electedAtIndex.Store(last)
-			s.readsWaitBelow.Store(last + 1)
-		} else {
-			s.readsWaitBelow.Store(0)
-		}
-		s.leaderChanged(e.Value().(string))
-	})
+	// goraft runs its listeners in its event loop, under its own lock: they
+	// may read the log, but not call goraft's other getters.
 	srv.AddEventListener(raft.StateChangeEventType, func(e raft.Event) {
 		state := e.Value().(string)
 		s.leadership.stateChanged(state)
-		switch state {
-		case raft.Leader:
-			// goraft proposes the no-op of a new leader itself, not through
-			// doIndexed: held heartbeats must look for it.
-			s.news.appending(math.MaxUint64)
+		if state == raft.Leader {
+			s.news.leaderElected(s.lastLogIndex())
 			tell(s.becameLeader)
-		case raft.Snapshotting:
-			tell(s.becameSnapshotting)
 		}
-		s.news.announce()
+		s.news.Announce()
 	})
-	srv.AddEventListener(raft.CommitEventType, func(raft.Event) { s.news.announce() })
-	srv.AddEventListener(raft.TermChangeEventType, func(e raft.Event) {
-		// Runs before goraft answers the message that carried the term; the
-		// peer handlers check that the term was recorded before answering.
-		if err := s.disk.Terms().ObserveTerm(e.Value().(uint64)); err != nil {
-			s.fail(err)
-		}
-	})
+	srv.AddEventListener(raft.CommitEventType, func(raft.Event) { s.news.Announce() })
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
-	// Before any peer can reach this node, and long before its election
-	// timer fires.
-	s.disk.Terms().Restore(srv)
+	// Before any peer can reach this node.
+	s.guard.Start()
+	go func() {
+		select {
+		case err := <-s.guard.Failures():
+			s.fail(err)
+		case <-s.stop:
+		}
+	}()
 	s.servePeers()
 	return s, nil
 }
@@ -356,9 +337,8 @@ func (s *raftServer) lastLogIndex() uint64 {
 // startBackground starts the jobs that run for the node's whole life.
 func (s *raftServer) startBackground() {
 	s.serving.Store(true)
-	s.wg.Add(3)
+	s.wg.Add(2)
 	go s.runExpiry()
-	go s.watchSnapshotting()
 	go s.watchRemoval()
 	if s.cfg.Snapshot {
 		s.wg.Add(1)
@@ -378,6 +358,7 @@ func (s *raftServer) stopBackground() {
 func (s *raftServer) stopAll() {
 	s.stopBackground()
 	s.peerServer.Close()
+	s.guard.Stop()
 	s.raft.Stop()
 	s.peerTransport.CloseIdleConnections()
 	if err := s.disk.Close(); err != nil {
@@ -410,7 +391,7 @@ func (s *raftServer) isLeader() bool { return s.raft.State() == raft.Leader }
 
 // leader returns the current leader's name and URLs, if one is known.
 func (s *raftServer) leader() (string, member, bool) {
-	name := s.leaderNameNow()
+	name := s.guard.Leader()
 	if name == "" {
 		return "", member{}, false
 	}
@@ -418,72 +399,15 @@ func (s *raftServer) leader() (string, member, bool) {
 	return name, m, ok
 }
 
-// leaderChanged records a change of leader goraft announced. Its
-// announcements come from its one event loop, in order.
-func (s *raftServer) leaderChanged(name string) {
-	s.leaderMu.Lock()
-	defer s.leaderMu.Unlock()
-	s.leaderSeq++
-	s.setLeaderLocked(name)
-}
-
-// leaderChangesSeen is a mark to pass to leaderLearned.
-func (s *raftServer) leaderChangesSeen() uint64 {
-	s.leaderMu.Lock()
-	defer s.leaderMu.Unlock()
-	return s.leaderSeq
-}
-
-// leaderLearned records the leader of an append goraft accepted in its own
-// term, which goraft learns without announcing it. seen is
-// leaderChangesSeen from before the append was handed to goraft: if goraft
-// announced a change since, that announcement is as new or newer.
-func (s *raftServer) leaderLearned(seen uint64, name string) {
-	s.leaderMu.Lock()
-	defer s.leaderMu.Unlock()
-	if s.leaderSeq == seen {
-		s.setLeaderLocked(name)
-	}
-	if s.leaderName == name {
-		s.leaderHeard = time.Now()
-	}
-}
-
-func (s *raftServer) setLeaderLocked(name string) {
-	if name == s.leaderName {
-		return
-	}
-	s.leaderName = name
-	now := time.Now()
-	s.leaderHeard = now
-	s.leaderSince.Store(&now)
-	if name == "" {
-		log.Printf("raft: no leader (election in progress)")
-	} else {
-		log.Printf("raft: leader is now %q", name)
-	}
-}
-
-// leaderNameNow is the current leader's name, "" when none is known.
-func (s *raftServer) leaderNameNow() string {
-	s.leaderMu.Lock()
-	defer s.leaderMu.Unlock()
-	return s.leaderName
-}
-
 // liveLeader is the leader clients may be sent to: the one goraft names,
 // unless this node follows it and has not heard from it for an election
-// timeout. goraft goes on naming a dead leader until this node campaigns,
-// up to another election timeout later, and in its snapshotting state
-// until the node moves it on (leaveStuckSnapshotting).
+// timeout. goraft goes on naming a dead leader until this node campaigns.
 func (s *raftServer) liveLeader() (member, error) {
-	s.leaderMu.Lock()
-	name, silent := s.leaderName, time.Since(s.leaderHeard)
-	s.leaderMu.Unlock()
+	name, silent := s.guard.LeaderHeard()
 	if name == "" {
 		return member{}, errNoLeader
 	}
-	if name != s.cfg.Name && silent > s.cfg.ElectionTimeout {
+	if silent > s.cfg.ElectionTimeout {
 		return member{}, fmt.Errorf("%w: %s has not been heard from for %v", errNoLeader, name, silent.Round(time.Millisecond))
 	}
 	m, ok := s.members.get(name)
@@ -526,7 +450,7 @@ func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, erro
 	if !s.isLeader() {
 		return nil, 0, errNotLeader
 	}
-	if err := s.checkQuorum(); err != nil {
+	if err := s.guard.CheckQuorum(); err != nil {
 		return nil, 0, err
 	}
 	if write, ok := cmd.(storeCommand); ok {
@@ -572,7 +496,7 @@ func (s *raftServer) syncLog() error {
 		return errNotDurable
 	}
 	if raise(&s.durableIndex, applied) {
-		s.durableRises.announce()
+		s.durableRises.Announce()
 	}
 	return nil
 }
@@ -596,7 +520,7 @@ func (s *raftServer) awaitDurable() error {
 	timer := time.NewTimer(durableWait)
 	defer timer.Stop()
 	for {
-		rises := s.durableRises.wait()
+		rises := s.durableRises.Wait()
 		if target <= s.durableIndex.Load() {
 			return nil
 		}
@@ -617,7 +541,7 @@ func (s *raftServer) readBarrier() error {
 	if !s.isLeader() {
 		return errNotLeader
 	}
-	if err := s.checkQuorum(); err != nil {
+	if err := s.guard.CheckQuorum(); err != nil {
 		return err
 	}
 	_, err := s.doWithTimeout(raft.NOPCommand{})
@@ -631,7 +555,7 @@ func (s *raftServer) readBarrier() error {
 // long as a write would. A follower returns at once: its reads may be
 // stale by design.
 func (s *raftServer) awaitLeaderCaughtUp() error {
-	if !s.leaderBehind() {
+	if !s.guard.LeaderBehind() {
 		return nil
 	}
 	deadline := time.NewTimer(s.cfg.CommandTimeout)
@@ -639,8 +563,8 @@ func (s *raftServer) awaitLeaderCaughtUp() error {
 	for {
 		// Every commit is announced to the held heartbeats; the reads
 		// listen too.
-		committed := s.news.wait()
-		if !s.leaderBehind() {
+		committed := s.news.Wait()
+		if !s.guard.LeaderBehind() {
 			return nil
 		}
 		select {
@@ -651,24 +575,6 @@ func (s *raftServer) awaitLeaderCaughtUp() error {
 			return errLeaderBehind
 		}
 	}
-}
-
-// leaderBehind reports whether this node leads and has not committed an
-// entry of its term yet. goraft applies entries under the lock CommitIndex
-// takes, so what it shows is applied; and it announces a leadership, which
-// sets readsWaitBelow, under the lock State takes. Once caught up, reads
-// cost one atomic load, not goraft's locks, until the next election.
-func (s *raftServer) leaderBehind() bool {
-	mark := s.readsWaitBelow.Load()
-	if mark == 0 || !s.isLeader() {
-		return false
-	}
-	if s.raft.CommitIndex() < mark {
-		return true
-	}
-	// A later leadership has a higher mark, as its log holds this commit.
-	s.readsWaitBelow.CompareAndSwap(mark, 0)
-	return false
 }
 
 // doWithTimeout is goraft's Do with a deadline: Do itself waits forever
@@ -712,15 +618,6 @@ func (s *raftServer) doIndexed(cmd raft.Command) (any, uint64, error) {
 	}
 }
 
-// recordCandidacy persists this node's vote for itself before it asks any
-// peer for a vote.
-func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
-	if _, member := s.members.get(s.cfg.Name); !member {
-		return errNotMember
-	}
-	return s.disk.Terms().ObserveVote(req.Term, req.CandidateName)
-}
-
 // applied is called by every applied store write, from goraft's apply loop.
 func (s *raftServer) applied(srv raft.Server) {
 	if s.appliedWrites.Add(1)%flushCommitEvery == 0 {
@@ -762,8 +659,7 @@ func (s *raftServer) Recovery(state []byte) error {
 		return fmt.Errorf("recover store from snapshot: %w", err)
 	}
 	s.members.rebuild(s.store)
-	_, member := s.members.get(s.cfg.Name)
-	s.setCampaigning(member)
+	s.guard.SetMembers(s.members.names())
 	return nil
 }
 
@@ -920,27 +816,6 @@ func (s *raftServer) nextExpiryWait(busy bool) (time.Duration, bool) {
 	}
 }
 
-// watchSnapshotting runs leaveStuckSnapshotting while goraft is in its
-// snapshotting state, which it enters only to install a snapshot.
-func (s *raftServer) watchSnapshotting() {
-	defer s.wg.Done()
-	for {
-		select {
-		case <-s.stop:
-			return
-		case <-s.becameSnapshotting:
-		}
-		for s.raft.State() == raft.Snapshotting {
-			select {
-			case <-s.stop:
-				return
-			case <-time.After(s.cfg.ElectionTimeout):
-			}
-			s.leaveStuckSnapshotting()
-		}
-	}
-}
-
 // tell wakes the job waiting on c, which holds at most one wake-up: it
 // never blocks, and may run in goraft's listeners.
 func tell(c chan struct{}) {
@@ -948,24 +823,4 @@ func tell(c chan struct{}) {
 	case c <- struct{}{}:
 	default:
 	}
-}
-
-// leaveStuckSnapshotting frees a follower stuck in goraft's snapshotting
-// state. goraft leaves a follower there after it installs a snapshot, for as
-// long as the leader's term lasts; such a follower still replicates but
-// never campaigns, so if the leader dies it cannot help elect another. Once
-// no append has arrived for a while the leader is gone: moving to a new term
-// makes goraft a follower again, and it campaigns as usual.
-func (s *raftServer) leaveStuckSnapshotting() {
-	silence := max(5*s.cfg.ElectionTimeout, 2*time.Second)
-	if s.raft.State() != raft.Snapshotting || time.Since(time.Unix(0, s.lastAppend.Load())) < silence {
-		return
-	}
-	term := s.raft.Term() + 1
-	if err := s.disk.Terms().ObserveVote(term, raftdisk.FenceCandidate); err != nil {
-		log.Printf("raft: leaving the snapshotting state: %v", err)
-		return
-	}
-	log.Printf("raft: stuck in the snapshotting state with no leader for %v; moving to term %d", silence, term)
-	raftdisk.MoveToTerm(s.raft, term, raftdisk.FenceCandidate)
 }

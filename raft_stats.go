@@ -162,9 +162,9 @@ func (s *raftStats) followerCopy(members []string, self string) map[string]follo
 func (s *raftServer) selfStats() selfStats {
 	now := time.Now()
 	out := selfStats{Name: s.cfg.Name, State: s.raft.State(), StartTime: s.startTime.Format(time.RFC3339Nano)}
-	out.LeaderInfo.Leader = s.leaderNameNow()
-	if since := s.leaderSince.Load(); since != nil {
-		out.LeaderInfo.Uptime = now.Sub(*since).Round(time.Millisecond).String()
+	out.LeaderInfo.Leader = s.guard.Leader()
+	if since := s.guard.LeaderSince(); !since.IsZero() {
+		out.LeaderInfo.Uptime = now.Sub(since).Round(time.Millisecond).String()
 	}
 	s.stats.fillSelf(&out, now)
 	return out

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/etcd-recreation/etcd/internal/notify"
 	"github.com/goraft/raft"
 	"github.com/goraft/raft/protobuf"
 )
@@ -37,44 +38,16 @@ const replicationTick = 10 * time.Microsecond
 // failed.
 const appendVisible = 10 * time.Millisecond
 
-// broadcast wakes every goroutine waiting for the next announcement.
-type broadcast struct {
-	mu sync.Mutex
-	// next is closed by the next announcement; nil while no one waits, so
-	// that an announcement nobody waits for costs no allocation.
-	next chan struct{}
-}
-
-// wait returns a channel closed by the next announcement.
-func (b *broadcast) wait() <-chan struct{} {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.next == nil {
-		b.next = make(chan struct{})
-	}
-	return b.next
-}
-
-func (b *broadcast) announce() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.next != nil {
-		close(b.next)
-		b.next = nil
-	}
-}
-
 // leaderNews wakes the heartbeats a leader holds when there may be
 // something to send, or a reason to stop holding: every applied entry is
 // announced.
 type leaderNews struct {
-	broadcast
+	notify.Broadcast
 
 	// appendingIndex is the index of the entry goraft last began to
 	// append, and appendingAt when (UnixNano).
 	appendingIndex atomic.Uint64
 	appendingAt    atomic.Int64
-	termSeen       atomic.Uint64 // the highest term any peer has shown
 }
 
 // appending announces the entry at index, which goraft's event loop is
@@ -82,8 +55,13 @@ type leaderNews struct {
 func (n *leaderNews) appending(index uint64) {
 	n.appendingAt.Store(time.Now().UnixNano())
 	n.appendingIndex.Store(index)
-	n.announce()
+	n.Announce()
 }
+
+// leaderElected announces the no-op goraft appends when it becomes leader,
+// after the log's last entry (lastIndex), itself, not through doIndexed.
+// Held heartbeats look for it until it is there, and no longer.
+func (n *leaderNews) leaderElected(lastIndex uint64) { n.appending(lastIndex + 1) }
 
 // appendPending reports whether goraft has begun to append an entry past
 // last, the log's last entry as seen, and may not have finished.
@@ -132,15 +110,6 @@ func (n *leaderNews) announceCommand(cmd raft.Command, lastIndex func() uint64, 
 	return a
 }
 
-// sawTerm records a term a peer has shown. A term above the one a leader
-// leads makes goraft step down, which it does only once every held
-// heartbeat has returned: they must let go at once.
-func (n *leaderNews) sawTerm(term uint64) {
-	if raise(&n.termSeen, term) {
-		n.announce()
-	}
-}
-
 // raise sets a to v if v is larger, and reports whether it did.
 func raise(a *atomic.Uint64, v uint64) bool {
 	for {
@@ -170,10 +139,19 @@ func (l *leadership) stateChanged(state string) {
 	l.leading = state == raft.Leader
 }
 
+// termWatch tells of the terms peers have shown (raftguard.Guard): a term
+// above the one a leader leads makes goraft step down, which it does only
+// once every held heartbeat has returned, so they must let go at once.
+type termWatch interface {
+	TermSeen() uint64
+	TermRaised() <-chan struct{}
+}
+
 // replicator holds a leader's empty heartbeats until there is news, and
 // paces the calls to a peer that does not answer.
 type replicator struct {
 	news          *leaderNews
+	terms         termWatch
 	leadership    *leadership
 	idleHeartbeat time.Duration
 	batchBytes    int64
@@ -232,7 +210,7 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 	defer idle.Stop()
 	var grace <-chan time.Time
 	for {
-		news := r.news.wait()
+		news, raised := r.news.Wait(), r.terms.TermRaised()
 		if !r.stillLeads(srv, req.Term) {
 			return false
 		}
@@ -257,6 +235,7 @@ func (r *replicator) awaitNews(srv raft.Server, req *raft.AppendEntriesRequest, 
 		}
 		select {
 		case <-news:
+		case <-raised:
 		case <-grace:
 			req.CommitIndex = max(req.CommitIndex, srv.CommitIndex())
 			return true
@@ -282,12 +261,13 @@ func (r *replicator) pause(srv raft.Server, term uint64) {
 	idle := time.NewTimer(r.idleHeartbeat)
 	defer idle.Stop()
 	for {
-		news := r.news.wait()
+		news, raised := r.news.Wait(), r.terms.TermRaised()
 		if !r.stillLeads(srv, term) {
 			return
 		}
 		select {
 		case <-news:
+		case <-raised:
 		case <-idle.C:
 			return
 		case <-r.stopped:
@@ -302,7 +282,7 @@ func (r *replicator) stillLeads(srv raft.Server, term uint64) bool {
 		return false
 	default:
 	}
-	return r.news.termSeen.Load() <= term && srv.Term() == term && srv.State() == raft.Leader
+	return r.terms.TermSeen() <= term && srv.Term() == term && srv.State() == raft.Leader
 }
 
 // addAppended adds to req the entries of its term that the leader's log

@@ -266,10 +266,18 @@ func TestRestartKeepsDataAndIndexes(t *testing.T) {
 // TestVoteFromUnknownCandidate: a member that has not yet learned of every
 // other member (a newcomer applies the joins only as the log reaches it) must
 // still vote by the raft rules, or a cluster that just grew can be left
-// without a leader (a regression).
+// without a leader (a regression). The voter's leader is gone: a member
+// that hears its leader votes for no one.
 func TestVoteFromUnknownCandidate(t *testing.T) {
-	n := startTestNode(t)
-	req := &raft.RequestVoteRequest{Term: n.e.raft.raft.Term() + 5, CandidateName: "newcomer", LastLogIndex: 1 << 40, LastLogTerm: 1 << 40}
+	leader := startTestNode(t)
+	n := startMember(t, leader, "node2")
+	leader.e.stop()
+	leader.e = nil
+	waitFor(t, 5*time.Second, "the leader's silence to pass the election timeout", func() bool {
+		_, silent := n.e.raft.guard.LeaderHeard()
+		return silent > n.e.cfg.ElectionTimeout
+	})
+	req := &raft.RequestVoteRequest{Term: n.e.raft.guard.Term() + 5, CandidateName: "newcomer", LastLogIndex: 1 << 40, LastLogTerm: 1 << 40}
 	var body bytes.Buffer
 	if _, err := req.Encode(&body); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"log"
 	"net"
@@ -22,6 +23,7 @@ const (
 	snapshotPath         = "/snapshot"
 	snapshotRecoveryPath = "/snapshotRecovery"
 	snapshotStatePath    = "/snapshotState"
+	preVotePath          = "/preVote"
 	commitIndexPath      = "/commitIndex"
 	termPath             = "/term"
 )
@@ -39,15 +41,13 @@ type transporter struct {
 	batchBytes  int64
 	stats       *raftStats
 	gate        *peerGate
-	contacts    *peerContacts
 	replicator  *replicator
 	disk        *raftdisk.Dir // where the state files of snapshots are
-	// beforeVoteRequest runs before a vote is asked for; an error cancels
-	// the request.
-	beforeVoteRequest func(*raft.RequestVoteRequest) error
-	// isMember reports whether a peer is a member of the cluster, as
-	// applied here.
-	isMember func(name string) bool
+	// guard is told of every message sent and every answer, and decides
+	// whether a vote may be asked for.
+	guard sendGuard
+	// members are the members as applied here, with their URLs.
+	members *memberRegistry
 }
 
 // newPeerTransport is the HTTP transport of every call a member makes to
@@ -72,19 +72,27 @@ func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Tra
 
 func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raftServer) *transporter {
 	return &transporter{
-		client:            &http.Client{Transport: peers},
-		rpcTimeout:        2 * electionTimeout,
-		voteTimeout:       electionTimeout,
-		snapTimeout:       time.Minute,
-		batchBytes:        s.cfg.appendBatchBytes(),
-		stats:             s.stats,
-		gate:              s.gate,
-		contacts:          s.contacts,
-		beforeVoteRequest: s.recordCandidacy,
-		isMember:          func(name string) bool { _, ok := s.members.get(name); return ok },
-		replicator:        s.replicator,
-		disk:              s.disk,
+		client:      &http.Client{Transport: peers},
+		rpcTimeout:  2 * electionTimeout,
+		voteTimeout: electionTimeout,
+		snapTimeout: time.Minute,
+		batchBytes:  s.cfg.appendBatchBytes(),
+		stats:       s.stats,
+		gate:        s.gate,
+		members:     s.members,
+		replicator:  s.replicator,
+		disk:        s.disk,
 	}
+}
+
+// sendGuard is what the transporter tells raftguard.Guard of the messages
+// it sends.
+type sendGuard interface {
+	BeforeVoteRequest(*raft.RequestVoteRequest) error
+	VoteAnswered(peer string, resp *raft.RequestVoteResponse)
+	AppendAnswered(peer string, req *raft.AppendEntriesRequest, resp *raft.AppendEntriesResponse)
+	SnapshotSendStarts(peer string)
+	SnapshotSendEnds(peer string, answered bool)
 }
 
 type encoder interface {
@@ -104,6 +112,10 @@ const minPeerBytesPerSecond = 8 << 20
 // message and retries on the next heartbeat. The deadline is timeout plus
 // the time the body takes at minPeerBytesPerSecond.
 func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration, req encoder, resp decoder) bool {
+	return t.postTo(peer.ConnectionString, route, timeout, req, resp)
+}
+
+func (t *transporter) postTo(baseURL, route string, timeout time.Duration, req encoder, resp decoder) bool {
 	var body bytes.Buffer
 	if _, err := req.Encode(&body); err != nil {
 		return false
@@ -111,7 +123,7 @@ func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration,
 	timeout += time.Duration(body.Len()) * time.Second / minPeerBytesPerSecond
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, peer.ConnectionString+route, &body)
+	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, baseURL+route, &body)
 	if err != nil {
 		return false
 	}
@@ -139,7 +151,7 @@ func (t *transporter) post(peer *raft.Peer, route string, timeout time.Duration,
 // it under load); a denial changes nothing else in goraft.
 func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.RequestVoteRequest) *raft.RequestVoteResponse {
 	denial := &raft.RequestVoteResponse{Term: req.Term, VoteGranted: false}
-	if err := t.beforeVoteRequest(req); err != nil {
+	if err := t.guard.BeforeVoteRequest(req); err != nil {
 		log.Printf("raft: not asking %s for a vote: %v", peer.Name, err)
 		return denial
 	}
@@ -147,11 +159,22 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 	if !t.post(peer, votePath, t.voteTimeout, req, resp) {
 		return denial
 	}
-	t.replicator.news.sawTerm(resp.Term)
-	if resp.VoteGranted {
-		t.contacts.answered(peer.Name, time.Now())
-	}
+	t.guard.VoteAnswered(peer.Name, resp)
 	return resp
+}
+
+// PreVote asks a member whether it would vote for req (raftguard's
+// elections), within the shortest round of an election.
+func (t *transporter) PreVote(name string, req *raft.RequestVoteRequest) (*raft.RequestVoteResponse, error) {
+	m, ok := t.members.get(name)
+	if !ok {
+		return nil, fmt.Errorf("pre-vote: %q is not a member", name)
+	}
+	resp := &raft.RequestVoteResponse{}
+	if !t.postTo(m.RaftURL, preVotePath, t.voteTimeout, req, resp) {
+		return nil, fmt.Errorf("pre-vote: %s did not answer", name)
+	}
+	return resp, nil
 }
 
 // SendAppendEntriesRequest replicates entries to a peer. An empty request,
@@ -170,7 +193,7 @@ func (t *transporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raft.
 // last send still carries the removal's commit to the removed member.
 func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
 	resp := t.sendAppend(srv, peer, req)
-	if !t.isMember(peer.Name) {
+	if _, member := t.members.get(peer.Name); !member {
 		return raftdisk.AppendResponse(req.Term, req.CommitIndex, req.CommitIndex, false)
 	}
 	return resp
@@ -199,15 +222,11 @@ func (t *transporter) sendAppend(srv raft.Server, peer *raft.Peer, req *raft.App
 		r.pause(srv, req.Term)
 		return nil
 	}
-	r.news.sawTerm(resp.Term())
+	t.guard.AppendAnswered(peer.Name, req, resp)
 	if resp.Success() && resp.Term() == req.Term {
 		r.answered(peer.Name, req.Term, req.PrevLogIndex+uint64(len(req.Entries)), resp.CommitIndex())
 	} else {
 		r.forget(peer.Name)
-	}
-	if resp.Term() == req.Term {
-		t.contacts.answered(peer.Name, time.Now())
-		t.contacts.appended(peer.Name, resp.Index(), resp.CommitIndex())
 	}
 	t.gate.appendEnds(peer.Name, heldAfterAppend(req, resp))
 	return resp
@@ -243,16 +262,22 @@ func heldAfterAppend(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesRes
 }
 
 // SendSnapshotRequest tells a lagging peer a snapshot is coming.
+//
+// A peer that answers it has all the snapshot holds is asked again only
+// after the idle heartbeat: goraft learns where a peer stands only from
+// appends, and would announce the snapshot again at once.
 func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
-	if !t.isMember(peer.Name) {
+	if _, member := t.members.get(peer.Name); !member {
 		return nil
 	}
 	t.gate.snapshotCallStarts(peer.Name)
 	resp := &raft.SnapshotResponse{}
 	ok := t.post(peer, snapshotPath, t.rpcTimeout, req, resp)
 	t.gate.snapshotCallEnds(peer.Name, false, 0)
-	if !ok {
+	if !ok || !resp.Success {
 		t.replicator.pause(srv, srv.Term())
+	}
+	if !ok {
 		return nil
 	}
 	return resp
@@ -261,10 +286,11 @@ func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req 
 // SendSnapshotRecoveryRequest sends a lagging peer the whole state: the
 // state file goraft's snapshot refers to first, then goraft's message.
 func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
-	if !t.isMember(peer.Name) {
+	if _, member := t.members.get(peer.Name); !member {
 		return nil
 	}
 	t.gate.snapshotCallStarts(peer.Name)
+	t.guard.SnapshotSendStarts(peer.Name)
 	resp := &raft.SnapshotRecoveryResponse{}
 	timeout := t.snapTimeout
 	sf, isRef, err := raftdisk.StateRef(req.State)
@@ -276,6 +302,7 @@ func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Pe
 	}
 	ok = ok && t.post(peer, snapshotRecoveryPath, timeout, req, resp) && resp.Success
 	t.gate.snapshotCallEnds(peer.Name, ok, req.LastIndex)
+	t.guard.SnapshotSendEnds(peer.Name, ok)
 	if !ok {
 		t.replicator.pause(srv, srv.Term())
 		return nil

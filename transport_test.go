@@ -1,6 +1,7 @@
 package main
 
 import (
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"testing"
@@ -40,14 +41,13 @@ func TestVoteRequestsAlwaysGetAnAnswer(t *testing.T) {
 	silent := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
 	defer silent.Close()
 	defer close(release)
-	refuse := errNotMember
+	guard := &recordingGuard{refuse: errors.New("not a member")}
 	tr := &transporter{
-		client:            &http.Client{Transport: newPeerTransport(election, nil)},
-		rpcTimeout:        time.Hour,
-		voteTimeout:       election,
-		contacts:          newPeerContacts(),
-		replicator:        &replicator{news: &leaderNews{}},
-		beforeVoteRequest: func(*raft.RequestVoteRequest) error { return refuse },
+		client:      &http.Client{Transport: newPeerTransport(election, nil)},
+		rpcTimeout:  time.Hour,
+		voteTimeout: election,
+		guard:       guard,
+		replicator:  &replicator{news: &leaderNews{}},
 	}
 	peer := &raft.Peer{Name: "node2", ConnectionString: silent.URL}
 	req := &raft.RequestVoteRequest{Term: 7, CandidateName: "node1"}
@@ -59,7 +59,7 @@ func TestVoteRequestsAlwaysGetAnAnswer(t *testing.T) {
 		}
 	}
 	check("a request refused before it is sent")
-	refuse = nil
+	guard.refuse = nil
 	check("a request the peer does not answer")
 }
 
@@ -109,9 +109,9 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 		rpcTimeout: time.Minute,
 		stats:      newRaftStats(),
 		gate:       newPeerGate(),
-		contacts:   newPeerContacts(),
+		guard:      &recordingGuard{},
+		members:    newMemberRegistry(),
 		replicator: &replicator{news: &leaderNews{}},
-		isMember:   func(string) bool { return false },
 	}
 	peer := &raft.Peer{Name: "node4", ConnectionString: removed.URL}
 	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5, CommitIndex: 850})
@@ -133,3 +133,14 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 	default:
 	}
 }
+
+// recordingGuard stands in for raftguard.Guard where a test calls the
+// transporter alone: it refuses votes with refuse.
+type recordingGuard struct{ refuse error }
+
+func (g *recordingGuard) BeforeVoteRequest(*raft.RequestVoteRequest) error { return g.refuse }
+func (*recordingGuard) VoteAnswered(string, *raft.RequestVoteResponse)     {}
+func (*recordingGuard) AppendAnswered(string, *raft.AppendEntriesRequest, *raft.AppendEntriesResponse) {
+}
+func (*recordingGuard) SnapshotSendStarts(string)     {}
+func (*recordingGuard) SnapshotSendEnds(string, bool) {}

@@ -198,3 +198,51 @@ func TestClusterLeaderDiesRightAfterAJoin(t *testing.T) {
 	n3.mustBeReady()
 	c.set("/after/join", "1")
 }
+
+// TestMembersStartedTogetherAreAllAdmitted: five members started at the
+// same moment, four with -C pointing at the first, as the README starts
+// its cluster. Each newcomer counted as silent until it first answered, so
+// the leader refused the next joins ("has not heard from a majority") and
+// the joiners retried a second later; with the leader killed a second after
+// it answered, they ran out of -r and the others never elected a leader.
+// A member counts from its admission: all are admitted at once, and the
+// four that remain elect a leader.
+func TestMembersStartedTogetherAreAllAdmitted(t *testing.T) {
+	c := newCluster(t)
+	ports := make([][2]int, 5)
+	for i := range ports {
+		ports[i] = [2]int{freePort(t), freePort(t)}
+	}
+	firstRaft := fmt.Sprintf("127.0.0.1:%d", ports[0][1])
+	for i := range ports {
+		name := fmt.Sprintf("node%d", i+1)
+		var flags []string
+		if i > 0 {
+			flags = []string{"-C", firstRaft}
+		}
+		n := newNode(t, name, ports[i][0], ports[i][1], filepath.Join(c.base, name+".etcd"), c.base, flags...)
+		c.members = append(c.members, n)
+	}
+	for _, m := range c.members {
+		m.start()
+	}
+	first := c.members[0]
+	first.mustBeReady()
+	deadline := time.Now().Add(time.Second)
+	waitFor(t, time.Second, "every member to be admitted within a second of the first one answering", func() (bool, string) {
+		names := machineNames(t, first)
+		return len(names) == 5, fmt.Sprintf("the first lists %v", names)
+	})
+	time.Sleep(time.Until(deadline))
+	first.crash()
+	for _, m := range c.members[1:] {
+		m.mustBeReady()
+		if strings.Contains(m.log.String(), "has not heard from a majority") {
+			t.Errorf("%s was refused for want of a quorum while joining", m.name)
+		}
+	}
+	leader := c.waitLeader(electionTimeout)
+	if leader == first {
+		t.Fatal("the killed member is still named leader")
+	}
+}

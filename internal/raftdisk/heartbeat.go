@@ -62,3 +62,24 @@ func AppendResponse(term, index, commit uint64, success bool) *raft.AppendEntrie
 	}
 	return resp
 }
+
+// RestartElectionTimer makes goraft, a follower in term, restart its
+// election timer as word from a leader would, without touching its log or
+// its term: goraft reads its election timeout only when it restarts the
+// timer. It is an append of term from leader ("" for none) that starts
+// past the log's end, which goraft refuses. term must have been read from
+// goraft before the call.
+//
+// Handed to a leader of term, such an append would crash goraft. It is
+// not: goraft is a follower here, in term or later, and a follower in term
+// never leads term (a candidate campaigns in a new term); a leader of term
+// when term was read would have moved past it to be a follower now, and an
+// append whose term has passed changes nothing.
+func (d *Dir) RestartElectionTimer(srv raft.Server, term uint64, leader string) {
+	d.positions.mu.Lock()
+	defer d.positions.mu.Unlock()
+	if srv.State() != raft.Follower {
+		return
+	}
+	srv.AppendEntries(&raft.AppendEntriesRequest{Term: term, PrevLogIndex: math.MaxUint64, LeaderName: leader})
+}

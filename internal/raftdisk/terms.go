@@ -61,6 +61,32 @@ func ReadTerm(dataDir string) (term uint64, votedFor string, err error) {
 	return r.stored.Term, r.stored.VotedFor, nil
 }
 
+// Recorded returns the highest term recorded and the vote cast in it ("" for
+// none).
+func (r *TermRecord) Recorded() (term uint64, votedFor string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.stored.Term, r.stored.VotedFor
+}
+
+// Advance records term, with a vote for no candidate, unless a term as high
+// is recorded already; it returns the term and vote to hand goraft, the
+// recorded ones when they are as high.
+func (r *TermRecord) Advance(term uint64) (uint64, string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if term > r.stored.Term {
+		if err := r.saveLocked(term, FenceCandidate); err != nil {
+			return 0, "", err
+		}
+	}
+	vote := r.stored.VotedFor
+	if vote == "" {
+		vote = FenceCandidate
+	}
+	return r.stored.Term, vote, nil
+}
+
 // ObserveTerm records a term adopted without a vote.
 func (r *TermRecord) ObserveTerm(term uint64) error {
 	r.mu.Lock()
@@ -99,14 +125,14 @@ func (r *TermRecord) saveLocked(term uint64, votedFor string) error {
 	return nil
 }
 
-// Restore gives a freshly started goraft server the term and vote it had
-// before the restart: a vote request for the recorded candidate (or for
-// nobody) in the recorded term, with a log no one can beat.
+// Restore gives goraft the term and vote recorded, unless goraft is past
+// them: at start-up, as goraft forgets both, and after a snapshot install,
+// which sets goraft's term to the snapshot's last term. It is a vote
+// request for the recorded candidate (or for nobody) in the recorded term,
+// with a log no one can beat.
 func (r *TermRecord) Restore(srv raft.Server) {
-	r.mu.Lock()
-	term, candidate := r.stored.Term, r.stored.VotedFor
-	r.mu.Unlock()
-	if term == 0 {
+	term, candidate := r.Recorded()
+	if term == 0 || srv.Term() > term {
 		return
 	}
 	if candidate == "" {
