@@ -43,7 +43,7 @@ func (c *testJoin) Apply(ctx raft.Context) (any, error) {
 // nopState is a state machine with nothing in it.
 type nopState struct{}
 
-func (nopState) Save() ([]byte, error)  { return []byte("{}"), nil }
+func (nopState) Save() ([]byte, error) { return []byte("{}"), nil }
 func (nopState) Recovery([]byte) error { return nil }
 
 type memNode struct {
