@@ -19,7 +19,7 @@ import (
 // its own, as a plain command.
 
 // The bounds of one batch: it must fit an append request to a follower
-// (replicator.batchBytes) with room to spare, and its writes are applied
+// (appendBatchBytes) with room to spare, and its writes are applied
 // under the store's lock, which reads wait for.
 const (
 	maxBatchWrites = 512

@@ -216,8 +216,7 @@ func bringUp(cfg *Config) (*etcd, error) {
 	if cfg.Verbose {
 		handler = logRequests(handler)
 	}
-	// Room for the longest key, percent-encoded, and ordinary headers.
-	maxHeaderBytes := 3*cfg.MaxKeyBytes + 16<<10
+	maxHeaderBytes := cfg.maxHeaderBytes()
 	clientPort := "client port " + cfg.ClientListenAddr()
 	clientServer := &http.Server{
 		Handler:           handler,

@@ -154,7 +154,6 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		news:          s.news,
 		leadership:    s.leadership,
 		idleHeartbeat: cfg.HeartbeatInterval,
-		batchBytes:    cfg.appendBatchBytes(),
 		stopped:       s.stop,
 		syncAhead:     s.syncAhead,
 	}

@@ -71,6 +71,7 @@ func TestFlagsAndDataDir(t *testing.T) {
 			{[]string{"-c", "http://127.0.0.1:4001", "-s", ok()}, []string{"-c"}},
 			{[]string{"-c", ok(), "-s", ok(), "-m", "-1"}, []string{"-m"}},
 			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "0"}, []string{"-maxbody"}},
+			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "40000000"}, []string{"-maxbody", "33554432"}},
 		} {
 			args := append([]string{"-n", "badflags", "-d", filepath.Join(dir, "data")}, c.args...)
 			_, stderr, code := runToExit(t, dir, args...)
