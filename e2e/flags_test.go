@@ -220,6 +220,27 @@ func TestFlagsAndDataDir(t *testing.T) {
 		}
 	})
 
+	// The peer port trusts every caller unless -serverCAFile is set: a node
+	// whose peer port listens beyond loopback without it says so, once, at
+	// start-up; one on loopback says nothing.
+	t.Run("peer port beyond loopback", func(t *testing.T) {
+		t.Parallel()
+		const warning = "without -serverCAFile"
+		open := startNode(t, "openpeer", "-sl", "0.0.0.0")
+		loopback := startNode(t, "loopbackpeer")
+		for _, n := range []*node{open, loopback} {
+			waitFor(t, readyTimeout, n.name+" to log that it serves", func() (bool, string) {
+				return strings.Contains(n.log.String(), "serves clients on"), n.log.String()
+			})
+		}
+		if got := strings.Count(open.log.String(), warning); got != 1 {
+			t.Fatalf("a peer port on 0.0.0.0 without a CA: %d lines say %q, want 1; log:\n%s", got, warning, open.log.String())
+		}
+		if strings.Contains(loopback.log.String(), warning) {
+			t.Fatalf("a peer port on loopback was warned about; log:\n%s", loopback.log.String())
+		}
+	})
+
 	t.Run("default data dir", func(t *testing.T) {
 		t.Parallel()
 		work := t.TempDir()
