@@ -59,8 +59,8 @@ type raftServer struct {
 	durableIndex atomic.Uint64
 	durableRises broadcast // announced when durableIndex rises
 
-	appliedWrites atomic.Uint64 // store writes applied since start
-	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
+	appliedEntries atomic.Uint64 // log entries of store writes applied since start
+	snapshotAt     uint64        // the commit index at the last snapshot (snapshot loop only)
 	// lastSaved is the state file of the last snapshot taken (snapshot
 	// loop only); recoveredFrom the one the store was last recovered from,
 	// read at start-up only, before goraft runs.
@@ -107,10 +107,11 @@ type raftServer struct {
 	wg       sync.WaitGroup
 }
 
-// flushCommitEvery is how many applied writes pass between saves of the
-// commit index, which bounds how much of the log a restart applies before
-// it has a leader again.
-const flushCommitEvery = 1000
+// entriesPerCommitFlush is how many log entries of store writes are
+// applied between saves of the commit index (an entry may hold many
+// writes), which bounds how much of the log a restart applies before it
+// has a leader again.
+const entriesPerCommitFlush = 1000
 
 var (
 	errNotLeader      = errors.New("this node is not the leader")
@@ -720,9 +721,10 @@ func (s *raftServer) recordCandidacy(req *raft.RequestVoteRequest) error {
 	return s.disk.Terms().ObserveVote(req.Term, req.CandidateName)
 }
 
-// applied is called by every applied store write, from goraft's apply loop.
-func (s *raftServer) applied(srv raft.Server) {
-	if s.appliedWrites.Add(1)%flushCommitEvery == 0 {
+// entryApplied is called for every log entry of store writes applied (a
+// write, a batch of them, a join or a remove), from goraft's apply loop.
+func (s *raftServer) entryApplied(srv raft.Server) {
+	if s.appliedEntries.Add(1)%entriesPerCommitFlush == 0 {
 		srv.FlushCommitIndex()
 		s.confWritten()
 	}
