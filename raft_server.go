@@ -150,7 +150,10 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	s.disk = disk
 	s.snapshotAt = disk.SnapshotIndex()
-	s.batcher = &writeBatcher{propose: s.proposeDurably}
+	s.batcher = &writeBatcher{propose: func(cmd raft.Command) (any, error) {
+		v, _, err := s.proposeDurably(cmd)
+		return v, err
+	}}
 	s.replicator = &replicator{
 		news:          s.news,
 		leadership:    s.leadership,
@@ -520,8 +523,9 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 }
 
 // dispatchEntry is dispatch that also returns the index of the log entry
-// that held the write, 0 when it is not known. A store write may share its
-// entry with others (batch.go), and then its event's index differs.
+// that held the write, 0 when it is not known, as for every store write:
+// it may share its entry with others (batch.go), and its event tells its
+// own index.
 func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, error) {
 	if !s.isLeader() {
 		return nil, 0, errNotLeader
@@ -531,7 +535,7 @@ func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, erro
 	}
 	if write, ok := cmd.(storeCommand); ok {
 		out := s.batcher.write(write, s.cfg.CommandTimeout)
-		return out.event, out.entry, out.err
+		return out.event, 0, out.err
 	}
 	v, index, err := s.proposeDurably(cmd)
 	event, _ := v.(*store.Event)
