@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -164,9 +165,11 @@ func TestListenAddr(t *testing.T) {
 // key, value and previous value are all characters that JSON escapes, the
 // value filling the body and the previous value the request line.
 func TestEveryEntryFitsEveryMembersAppendLimit(t *testing.T) {
-	largest := &Config{MaxBodyBytes: maxBodyFlag, MaxKeyBytes: maxKeyFlag}
-	if err := (&Config{Name: "n", ClientAddr: "4001", RaftAddr: "7001", JoinRetries: 1, MaxClusterSize: 1, SnapshotCount: 1,
-		MaxBodyBytes: maxBodyFlag, MaxKeyBytes: maxKeyFlag, HeartbeatInterval: 1, ElectionTimeout: 2, CommandTimeout: 1}).validate(); err != nil {
+	largest, err := parseFlags([]string{"-maxbody", strconv.Itoa(maxBodyFlag), "-maxkey", strconv.Itoa(maxKeyFlag)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := largest.validate(); err != nil {
 		t.Fatalf("the largest flags allowed are refused: %v", err)
 	}
 	if got := largest.entryBytes(); got != maxEntryBytes {
