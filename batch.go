@@ -19,7 +19,7 @@ import (
 // its own, as a plain command.
 
 // The bounds of one batch: it must fit an append request to a follower
-// (replicator.batchBytes) with room to spare, and its writes are applied
+// (appendBatchBytes) with room to spare, and its writes are applied
 // under the store's lock, which reads wait for.
 const (
 	maxBatchWrites = 512
@@ -37,10 +37,10 @@ var errQueuedTooLong = errors.New("raft: the write waited too long behind others
 
 // writeBatcher turns the store writes a leader receives into proposals.
 type writeBatcher struct {
-	// propose hands a command to raft and returns its result and the index
-	// of its entry, once applied and durable: the next batch gathers the
-	// writes that arrive meanwhile, the log's sync included.
-	propose func(raft.Command) (any, uint64, error)
+	// propose hands a command to raft and returns its result, once applied
+	// and durable: the next batch gathers the writes that arrive meanwhile,
+	// the log's sync included.
+	propose func(raft.Command) (any, error)
 
 	mu        sync.Mutex
 	proposing int // proposals on their way, each by its own goroutine
@@ -52,11 +52,9 @@ type queuedWrite struct {
 	done chan proposed // buffered: whoever proposes the write never waits
 }
 
-// proposed is the outcome of a write: its event, the index of the log
-// entry that held it (0 if not known) and the error.
+// proposed is the outcome of a write: its event or its error.
 type proposed struct {
 	event *store.Event
-	entry uint64
 	err   error
 }
 
@@ -146,9 +144,9 @@ func (b *writeBatcher) take() []*queuedWrite {
 }
 
 func (b *writeBatcher) proposeOne(cmd storeCommand) proposed {
-	v, entry, err := b.propose(cmd)
+	v, err := b.propose(cmd)
 	event, _ := v.(*store.Event)
-	return proposed{event: event, entry: entry, err: err}
+	return proposed{event: event, err: err}
 }
 
 // proposeBatch proposes batch and tells each write its outcome.
@@ -161,11 +159,11 @@ func (b *writeBatcher) proposeBatch(batch []*queuedWrite) {
 	for i, w := range batch {
 		cmd.Writes[i] = w.cmd.inBatch()
 	}
-	v, entry, err := b.propose(cmd)
+	v, err := b.propose(cmd)
 	// No results without an error: a snapshot already held the entry.
 	results, _ := v.([]store.Result)
 	for i, w := range batch {
-		out := proposed{entry: entry, err: err}
+		out := proposed{err: err}
 		if err == nil && i < len(results) {
 			out.event, out.err = results[i].Event, results[i].Err
 		}

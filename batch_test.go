@@ -20,7 +20,7 @@ type stalledProposer struct {
 	proposed []raft.Command
 }
 
-func (p *stalledProposer) propose(cmd raft.Command) (any, uint64, error) {
+func (p *stalledProposer) propose(cmd raft.Command) (any, error) {
 	p.mu.Lock()
 	p.proposed = append(p.proposed, cmd)
 	entry := uint64(len(p.proposed))
@@ -28,15 +28,15 @@ func (p *stalledProposer) propose(cmd raft.Command) (any, uint64, error) {
 	<-p.release
 	switch c := cmd.(type) {
 	case *SetCommand:
-		return &store.Event{Key: c.Key, Index: entry * 100}, entry, nil
+		return &store.Event{Key: c.Key, Index: entry * 100}, nil
 	case *BatchCommand:
 		results := make([]store.Result, len(c.Writes))
 		for i, w := range c.Writes {
 			results[i].Event = &store.Event{Key: w.Set.Key, Index: entry*100 + uint64(i)}
 		}
-		return results, entry, nil
+		return results, nil
 	}
-	return nil, 0, fmt.Errorf("unexpected %T", cmd)
+	return nil, fmt.Errorf("unexpected %T", cmd)
 }
 
 func (p *stalledProposer) commands() []raft.Command {

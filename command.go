@@ -280,7 +280,7 @@ func applyWrites(ctx raft.Context, writes []store.Write) ([]store.Result, error)
 }
 
 // applyWrite runs an entry's store writes at the entry's position, and
-// counts them as applied.
+// counts the entry as applied.
 func applyWrite[T any](ctx raft.Context, write func(*store.Store, uint64) (T, error)) (T, error) {
 	s := ctx.Server().Context().(*raftServer)
 	v, err := write(s.store, entryPosition(ctx))
@@ -289,7 +289,7 @@ func applyWrite[T any](ctx raft.Context, write func(*store.Store, uint64) (T, er
 		var none T
 		return none, nil
 	}
-	s.applied(ctx.Server())
+	s.entryApplied(ctx.Server())
 	return v, err
 }
 

@@ -164,11 +164,11 @@ func (c *Config) validate() error {
 	if c.SnapshotCount < 1 {
 		return errors.New("-snapshotCount: must be at least 1")
 	}
-	if c.MaxBodyBytes < 1 {
-		return fmt.Errorf("-maxbody: must be positive, got %d", c.MaxBodyBytes)
+	if c.MaxBodyBytes < 1 || c.MaxBodyBytes > maxBodyFlag {
+		return fmt.Errorf("-maxbody: must be between 1 and %d bytes (every member must take the log entries of the largest requests any member accepts), got %d", maxBodyFlag, c.MaxBodyBytes)
 	}
-	if c.MaxKeyBytes < 1 {
-		return fmt.Errorf("-maxkey: must be positive, got %d", c.MaxKeyBytes)
+	if c.MaxKeyBytes < 1 || c.MaxKeyBytes > maxKeyFlag {
+		return fmt.Errorf("-maxkey: must be between 1 and %d bytes (every member must take the log entries of the largest requests any member accepts), got %d", maxKeyFlag, c.MaxKeyBytes)
 	}
 	if c.HeartbeatInterval <= 0 {
 		return fmt.Errorf("-heartbeat: must be positive, got %v", c.HeartbeatInterval)
@@ -222,14 +222,30 @@ func listenAddr(advertised, listen string) string {
 	return net.JoinHostPort(listen, port)
 }
 
-// maxEntryBytes bounds the size of one log entry: a key and a value, each
-// at most six times larger once escaped in JSON, and the command around them.
-func (c *Config) maxEntryBytes() int64 {
-	return 6*(c.MaxBodyBytes+int64(c.MaxKeyBytes)) + 4<<10
-}
+// The largest -maxbody and -maxkey. A member must take every log entry
+// its leader sends, whatever the flags of either, so the limits of the
+// peer port are constants (see maxEntryBytes), and the flags that size an
+// entry are bounded by what those limits allow.
+const (
+	maxBodyFlag = 32 << 20
+	maxKeyFlag  = 64 << 10
+)
 
-// appendBatchBytes bounds the entries one append to a peer carries.
-func (c *Config) appendBatchBytes() int64 { return max(8<<20, c.maxEntryBytes()) }
+// headerRoom is what the client port allows a request line and headers
+// beyond the longest key, percent-encoded.
+const headerRoom = 16 << 10
+
+// maxHeaderBytes is the client port's limit on a request line and headers.
+func (c *Config) maxHeaderBytes() int { return 3*c.MaxKeyBytes + headerRoom }
+
+// entryBytes bounds the log entry of a client's write to this member: a
+// key and values from a body and a request line and headers of the
+// largest sizes the flags allow (net/http reads up to 4 kB past its
+// header limit), each byte up to six once escaped in JSON (< is \u003c),
+// and the command around them.
+func (c *Config) entryBytes() int64 {
+	return 6*(c.MaxBodyBytes+int64(c.maxHeaderBytes())+4<<10) + 4<<10
+}
 
 // ClientURL is the URL clients are given for this node.
 func (c *Config) ClientURL() string { return schemeOf(c.ClientTLS) + "://" + c.ClientAddr }

@@ -1,11 +1,15 @@
 package main
 
 import (
+	"bytes"
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestNormalizeAddr(t *testing.T) {
@@ -60,6 +64,8 @@ func TestBadFlagsNameTheFlag(t *testing.T) {
 		{[]string{"-maxsize", "0"}, "-maxsize"},
 		{[]string{"-heartbeat", "100ms", "-election", "150ms"}, "-election"},
 		{[]string{"-w", "nope"}, "-w"},
+		{[]string{"-maxbody", "33554433"}, "-maxbody"},
+		{[]string{"-maxkey", "65537"}, "-maxkey"},
 	}
 	for _, tt := range tests {
 		cfg, err := parseFlags(tt.args, io.Discard)
@@ -149,5 +155,40 @@ func TestListenAddr(t *testing.T) {
 		if got := listenAddr(tt.advertised, tt.listen); got != tt.want {
 			t.Errorf("listenAddr(%q, %q) = %q, want %q", tt.advertised, tt.listen, got, tt.want)
 		}
+	}
+}
+
+// TestEveryEntryFitsEveryMembersAppendLimit: the peer port's limits are
+// constants, and a client's write to a member with the largest flags
+// allowed makes an entry within them. The bound itself is checked against
+// the worst entry a member with small flags can make: a test-and-set whose
+// key, value and previous value are all characters that JSON escapes, the
+// value filling the body and the previous value the request line.
+func TestEveryEntryFitsEveryMembersAppendLimit(t *testing.T) {
+	largest, err := parseFlags([]string{"-maxbody", strconv.Itoa(maxBodyFlag), "-maxkey", strconv.Itoa(maxKeyFlag)}, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := largest.validate(); err != nil {
+		t.Fatalf("the largest flags allowed are refused: %v", err)
+	}
+	if got := largest.entryBytes(); got != maxEntryBytes {
+		t.Fatalf("maxEntryBytes is %d, but a member with -maxbody %d and -maxkey %d may propose entries of %d bytes", maxEntryBytes, maxBodyFlag, maxKeyFlag, got)
+	}
+	small := &Config{MaxBodyBytes: 1000, MaxKeyBytes: 50}
+	const escaped = "<"
+	headers := small.maxHeaderBytes() + 4<<10 - small.MaxKeyBytes
+	cmd := &TestAndSetCommand{
+		Key:        "/" + strings.Repeat(escaped, small.MaxKeyBytes-1),
+		Value:      strings.Repeat(escaped, int(small.MaxBodyBytes)),
+		PrevValue:  strings.Repeat(escaped, headers),
+		ExpireTime: expireTime(time.Now()),
+	}
+	var encoded bytes.Buffer
+	if err := json.NewEncoder(&encoded).Encode(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if got := entrySize(cmd.CommandName(), encoded.Bytes()); got > small.entryBytes() {
+		t.Fatalf("an entry of %d bytes from a member whose bound is %d", got, small.entryBytes())
 	}
 }

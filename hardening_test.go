@@ -326,15 +326,13 @@ func TestAppendBatchesAreBounded(t *testing.T) {
 		index := uint64(i + 1)
 		req.Entries = append(req.Entries, &protobuf.LogEntry{Index: &index, Term: &index, CommandName: &name, Command: value})
 	}
-	cfg, _ := parseFlags(nil, io.Discard)
-	trimBatch(req, cfg.appendBatchBytes())
+	trimBatch(req, appendBatchBytes)
 	var body bytes.Buffer
 	if _, err := req.Encode(&body); err != nil {
 		t.Fatal(err)
 	}
-	limit := (&raftServer{cfg: cfg}).appendBodyLimit()
-	if len(req.Entries) == 0 || int64(body.Len()) > limit || limit > 64<<20 {
-		t.Fatalf("batch of %d entries, %d bytes; the receiving limit is %d", len(req.Entries), body.Len(), limit)
+	if len(req.Entries) == 0 || body.Len() > appendBatchBytes+maxSmallPeerBody {
+		t.Fatalf("batch of %d entries, %d bytes; want at most about %d", len(req.Entries), body.Len(), appendBatchBytes)
 	}
 }
 

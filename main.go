@@ -202,6 +202,9 @@ func bringUp(cfg *Config) (*etcd, error) {
 		clientListener.Close()
 		return nil, fmt.Errorf("%s: %w", cfg.addrSource("-s/-sl", "peer"), err)
 	}
+	if warning := openPeerPortWarning(peerListener.Addr(), cfg.RaftTLS.CAFile); warning != "" {
+		log.Print(warning)
+	}
 	var webListener net.Listener
 	if cfg.WebAddr != "" {
 		if webListener, err = net.Listen("tcp", cfg.WebAddr); err != nil {
@@ -216,8 +219,7 @@ func bringUp(cfg *Config) (*etcd, error) {
 	if cfg.Verbose {
 		handler = logRequests(handler)
 	}
-	// Room for the longest key, percent-encoded, and ordinary headers.
-	maxHeaderBytes := 3*cfg.MaxKeyBytes + 16<<10
+	maxHeaderBytes := cfg.maxHeaderBytes()
 	clientPort := "client port " + cfg.ClientListenAddr()
 	clientServer := &http.Server{
 		Handler:           handler,
@@ -288,6 +290,17 @@ func bringUp(cfg *Config) (*etcd, error) {
 	log.Printf("etcd %s: node %q serves clients on %s and peers on %s (data in %s)",
 		releaseVersion, cfg.Name, cfg.ClientURL(), cfg.RaftURL(), cfg.DataDir)
 	return e, nil
+}
+
+// openPeerPortWarning is what to say of a peer port that others may reach
+// and that trusts every caller, as it does without -serverCAFile: whoever
+// reaches it can join the cluster, remove members and pose as the leader.
+// "" for a port on loopback or with a CA.
+func openPeerPortWarning(addr net.Addr, caFile string) string {
+	if tcp, ok := addr.(*net.TCPAddr); caFile != "" || (ok && tcp.IP.IsLoopback()) {
+		return ""
+	}
+	return fmt.Sprintf("warning: the peer port listens on %s, not a loopback address, without -serverCAFile: whoever reaches it can join the cluster, remove members and pose as its leader; give every member -serverCert, -serverKey and -serverCAFile", addr)
 }
 
 // startupGate answers client requests with an error until the node is

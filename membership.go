@@ -128,12 +128,14 @@ func (s *raftServer) awaitMembersApplied(index uint64, joiner string) error {
 const appliedPoll = 5 * time.Millisecond
 
 // removeHandler takes a member out of the cluster: DELETE /remove/NAME.
-// Followers send the request to the leader, as for a join.
+// Followers send the request to the leader, as for a join, with the path
+// as the request escaped it: the name unescaped could end the path early
+// (node2%3Fx would become node2 and a query).
 func (s *raftServer) removeHandler(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	if !s.isLeader() {
 		if _, leader, ok := s.leader(); ok {
-			http.Redirect(w, r, leader.RaftURL+"/remove/"+name, http.StatusTemporaryRedirect)
+			http.Redirect(w, r, leader.RaftURL+r.URL.RequestURI(), http.StatusTemporaryRedirect)
 			return
 		}
 		writeError(w, etcderr.New(etcderr.RaftInternal, "remove: no leader is known"))

@@ -19,11 +19,29 @@ import (
 )
 
 // Limits on peer request bodies. An append carries at most a batch of
-// entries (see appendBatchBytes); a snapshot's state is the whole store.
+// entries; a snapshot's state is the whole store.
 const (
 	maxSmallPeerBody = 64 << 10
 	maxSnapshotBody  = 1 << 30
 )
+
+// The limits of appends are the same on every member, whatever its flags:
+// a follower that refused an entry its leader accepted would refuse it on
+// every retry, and replication would stop for good.
+const (
+	// appendBatchBytes bounds the entries of one append, but for a single
+	// entry, which may be larger.
+	appendBatchBytes = 8 << 20
+	// appendBodyLimit is the largest append a peer may send: a batch, its
+	// framing, and one entry more.
+	appendBodyLimit = appendBatchBytes + maxEntryBytes + maxSmallPeerBody
+)
+
+// maxEntryBytes bounds the log entries any member proposes, about 193 MiB:
+// Config.entryBytes of a member with the largest -maxbody and -maxkey. A
+// join's entry is bounded by its request, maxSmallPeerBody. raftdisk's
+// bound on a log record, 256 MiB, must stay above it.
+const maxEntryBytes = 6*(maxBodyFlag+3*maxKeyFlag+headerRoom+4<<10) + 4<<10
 
 // servePeers serves the peer API on the raft port. goraft's handlers are
 // wrapped with guards: goraft trusts its peers completely, and some
@@ -66,12 +84,6 @@ func (s *raftServer) textHandler(value func() string) http.HandlerFunc {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		io.WriteString(w, value())
 	}
-}
-
-// appendBodyLimit is the largest append a peer may send: a batch, its
-// framing, and one entry more, as a batch may pass its bound by one.
-func (s *raftServer) appendBodyLimit() int64 {
-	return s.cfg.appendBatchBytes() + s.cfg.maxEntryBytes() + maxSmallPeerBody
 }
 
 // decodeBody reads a goraft protobuf message, answering 400 when it cannot.
@@ -120,7 +132,7 @@ func (s *raftServer) preVoteHandler(w http.ResponseWriter, r *http.Request) {
 
 func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request) {
 	req := &raft.AppendEntriesRequest{}
-	if !decodeBody(w, r, s.appendBodyLimit(), req) {
+	if !decodeBody(w, r, appendBodyLimit, req) {
 		return
 	}
 	s.stats.receivedAppend()

@@ -60,8 +60,8 @@ type raftServer struct {
 	durableIndex atomic.Uint64
 	durableRises notify.Broadcast // announced when durableIndex rises
 
-	appliedWrites atomic.Uint64 // store writes applied since start
-	snapshotAt    uint64        // the commit index at the last snapshot (snapshot loop only)
+	appliedEntries atomic.Uint64 // log entries of store writes applied since start
+	snapshotAt     uint64        // the commit index at the last snapshot (snapshot loop only)
 	// lastSaved is the state file of the last snapshot taken (snapshot
 	// loop only); recoveredFrom the one the store was last recovered from,
 	// read at start-up only, before goraft runs.
@@ -93,10 +93,11 @@ type raftServer struct {
 	wg       sync.WaitGroup
 }
 
-// flushCommitEvery is how many applied writes pass between saves of the
-// commit index, which bounds how much of the log a restart applies before
-// it has a leader again.
-const flushCommitEvery = 1000
+// entriesPerCommitFlush is how many log entries of store writes are
+// applied between saves of the commit index (an entry may hold many
+// writes), which bounds how much of the log a restart applies before it
+// has a leader again.
+const entriesPerCommitFlush = 1000
 
 // errTooManyProposals is a leader with as many proposals waiting for a
 // quorum as it keeps.
@@ -142,12 +143,14 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	}
 	s.disk = disk
 	s.snapshotAt = disk.SnapshotIndex()
-	s.batcher = &writeBatcher{propose: s.proposeDurably}
+	s.batcher = &writeBatcher{propose: func(cmd raft.Command) (any, error) {
+		v, _, err := s.proposeDurably(cmd)
+		return v, err
+	}}
 	s.replicator = &replicator{
 		news:          s.news,
 		leadership:    s.leadership,
 		idleHeartbeat: cfg.HeartbeatInterval,
-		batchBytes:    cfg.appendBatchBytes(),
 		stopped:       s.stop,
 		syncAhead:     s.syncAhead,
 	}
@@ -444,8 +447,9 @@ func (s *raftServer) dispatch(cmd raft.Command) (*store.Event, error) {
 }
 
 // dispatchEntry is dispatch that also returns the index of the log entry
-// that held the write, 0 when it is not known. A store write may share its
-// entry with others (batch.go), and then its event's index differs.
+// that held the write, 0 when it is not known, as for every store write:
+// it may share its entry with others (batch.go), and its event tells its
+// own index.
 func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, error) {
 	if !s.isLeader() {
 		return nil, 0, errNotLeader
@@ -455,7 +459,7 @@ func (s *raftServer) dispatchEntry(cmd raft.Command) (*store.Event, uint64, erro
 	}
 	if write, ok := cmd.(storeCommand); ok {
 		out := s.batcher.write(write, s.cfg.CommandTimeout)
-		return out.event, out.entry, out.err
+		return out.event, 0, out.err
 	}
 	v, index, err := s.proposeDurably(cmd)
 	event, _ := v.(*store.Event)
@@ -618,9 +622,10 @@ func (s *raftServer) doIndexed(cmd raft.Command) (any, uint64, error) {
 	}
 }
 
-// applied is called by every applied store write, from goraft's apply loop.
-func (s *raftServer) applied(srv raft.Server) {
-	if s.appliedWrites.Add(1)%flushCommitEvery == 0 {
+// entryApplied is called for every log entry of store writes applied (a
+// write, a batch of them, a join or a remove), from goraft's apply loop.
+func (s *raftServer) entryApplied(srv raft.Server) {
+	if s.appliedEntries.Add(1)%entriesPerCommitFlush == 0 {
 		srv.FlushCommitIndex()
 		s.confWritten()
 	}

@@ -154,7 +154,6 @@ type replicator struct {
 	terms         termWatch
 	leadership    *leadership
 	idleHeartbeat time.Duration
-	batchBytes    int64
 	stopped       <-chan struct{}
 	// syncAhead starts making the log durable up to an index of a term
 	// being sent, so that the leader's fsync overlaps the followers'
@@ -313,7 +312,7 @@ func (r *replicator) addAppended(srv raft.Server, req *raft.AppendEntriesRequest
 			break
 		}
 		size += entrySize(e.CommandName(), e.Command())
-		if len(req.Entries) > 0 && size > r.batchBytes {
+		if len(req.Entries) > 0 && size > appendBatchBytes {
 			break
 		}
 		index, term, name := e.Index(), e.Term(), e.CommandName()

@@ -321,3 +321,26 @@ func TestTLSMemberCannotJoinPlainCluster(t *testing.T) {
 		t.Fatalf("error %q does not explain the TLS mismatch", err)
 	}
 }
+
+// TestOpenPeerPortWarning: a peer port beyond loopback without a CA file is
+// warned about; on loopback, or with a CA, it is not.
+func TestOpenPeerPortWarning(t *testing.T) {
+	for _, tt := range []struct {
+		ip   string
+		ca   string
+		warn bool
+	}{
+		{"127.0.0.1", "", false},
+		{"127.0.0.2", "", false},
+		{"::1", "", false},
+		{"0.0.0.0", "", true},
+		{"::", "", true},
+		{"10.1.2.3", "", true},
+		{"0.0.0.0", "ca.crt", false},
+	} {
+		addr := &net.TCPAddr{IP: net.ParseIP(tt.ip), Port: 7001}
+		if got := openPeerPortWarning(addr, tt.ca); (got != "") != tt.warn || (tt.warn && !strings.Contains(got, addr.String())) {
+			t.Errorf("peer port on %s, CA file %q: warning %q, want one: %v", addr, tt.ca, got, tt.warn)
+		}
+	}
+}

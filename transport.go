@@ -38,7 +38,6 @@ type transporter struct {
 	// next round starts no sooner.
 	voteTimeout time.Duration
 	snapTimeout time.Duration
-	batchBytes  int64
 	stats       *raftStats
 	gate        *peerGate
 	replicator  *replicator
@@ -76,7 +75,6 @@ func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raf
 		rpcTimeout:  2 * electionTimeout,
 		voteTimeout: electionTimeout,
 		snapTimeout: time.Minute,
-		batchBytes:  s.cfg.appendBatchBytes(),
 		stats:       s.stats,
 		gate:        s.gate,
 		members:     s.members,
@@ -206,7 +204,7 @@ func (t *transporter) sendAppend(srv raft.Server, peer *raft.Peer, req *raft.App
 			return nil
 		}
 	}
-	trimBatch(req, t.batchBytes)
+	trimBatch(req, appendBatchBytes)
 	if n := len(req.Entries); n > 0 {
 		// goraft's own appends carry entries too, not only held heartbeats.
 		r.syncAhead(req.Term, req.Entries[n-1].GetIndex())

@@ -71,6 +71,7 @@ func TestFlagsAndDataDir(t *testing.T) {
 			{[]string{"-c", "http://127.0.0.1:4001", "-s", ok()}, []string{"-c"}},
 			{[]string{"-c", ok(), "-s", ok(), "-m", "-1"}, []string{"-m"}},
 			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "0"}, []string{"-maxbody"}},
+			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "40000000"}, []string{"-maxbody", "33554432"}},
 		} {
 			args := append([]string{"-n", "badflags", "-d", filepath.Join(dir, "data")}, c.args...)
 			_, stderr, code := runToExit(t, dir, args...)
@@ -216,6 +217,27 @@ func TestFlagsAndDataDir(t *testing.T) {
 		}
 		if got := n.text("/leader"); got != n.raftURL("") {
 			t.Fatalf("GET /leader = %q, want the new raft URL %q", got, n.raftURL(""))
+		}
+	})
+
+	// The peer port trusts every caller unless -serverCAFile is set: a node
+	// whose peer port listens beyond loopback without it says so, once, at
+	// start-up; one on loopback says nothing.
+	t.Run("peer port beyond loopback", func(t *testing.T) {
+		t.Parallel()
+		const warning = "without -serverCAFile"
+		open := startNode(t, "openpeer", "-sl", "0.0.0.0")
+		loopback := startNode(t, "loopbackpeer")
+		for _, n := range []*node{open, loopback} {
+			waitFor(t, readyTimeout, n.name+" to log that it serves", func() (bool, string) {
+				return strings.Contains(n.log.String(), "serves clients on"), n.log.String()
+			})
+		}
+		if got := strings.Count(open.log.String(), warning); got != 1 {
+			t.Fatalf("a peer port on 0.0.0.0 without a CA: %d lines say %q, want 1; log:\n%s", got, warning, open.log.String())
+		}
+		if strings.Contains(loopback.log.String(), warning) {
+			t.Fatalf("a peer port on loopback was warned about; log:\n%s", loopback.log.String())
 		}
 	})
 

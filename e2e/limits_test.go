@@ -2,10 +2,13 @@ package e2e
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -142,4 +145,69 @@ func TestSlowClientsDoNotStallWrites(t *testing.T) {
 	if got := n.get("/busy"); got.Value != "199" || got.Index != last.Index {
 		t.Fatalf("GET /busy = %+v after the writes, want value 199 at index %d", got, last.Index)
 	}
+}
+
+// TestPeerLimitsDoNotDependOnClientFlags starts a leader that takes larger
+// request bodies than its followers: what it accepts from a client
+// replicates to them all the same, later writes go on, and no member calls
+// an election. A peer's append limit once followed the member's own
+// -maxbody, and a follower with the default refused the entry for good.
+func TestPeerLimitsDoNotDependOnClientFlags(t *testing.T) {
+	t.Parallel()
+	// goraft decodes an entry's command while it holds its log, which the
+	// leader's heartbeats wait for: the entry below takes about 200 ms to
+	// decode here, as long as the default election timeout. What a large
+	// entry costs is not what this test is about.
+	c := newCluster(t, "-election", "1s")
+	leader := c.add("node1", "-maxbody", "20000000")
+	c.add("node2", "-C", leader.raftAddr())
+	c.add("node3", "-C", leader.raftAddr())
+	if got := c.waitLeader(readyTimeout); got != leader {
+		t.Fatalf("the leader is %s, want the founder node1", got.name)
+	}
+	before := terms(t, c)
+
+	// 3 MiB, within the leader's -maxbody and over the followers'. Each '<'
+	// takes 6 bytes in the log entry (JSON's \u003c): an entry of 18 MiB.
+	value := strings.Repeat("<", 3<<20)
+	big := leader.set("/big", value)
+	for _, m := range c.members {
+		waitFor(t, readyTimeout, m.name+" to hold /big", func() (bool, string) {
+			status, body := m.peek("/v1/keys/big")
+			return status == http.StatusOK, fmt.Sprintf("%d %.200s", status, body)
+		})
+		if got := m.get("/big"); got.Value != value || got.Index < big.Index {
+			t.Fatalf("%s: /big is %d bytes at index %d, want the %d bytes written at index %d", m.name, len(got.Value), got.Index, len(value), big.Index)
+		}
+	}
+	for i, m := range c.members {
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		r, err := c.follow(ctx, m, http.MethodPost, fmt.Sprintf("/v1/keys/after/%d", i), form("value", "small"))
+		cancel()
+		if err != nil {
+			t.Fatalf("a write through %s after the large one: %v", m.name, err)
+		}
+		if e := expectEvent(t, r); e.Index <= big.Index {
+			t.Fatalf("a write through %s after the large one: index %d, want above %d", m.name, e.Index, big.Index)
+		}
+	}
+	if after := terms(t, c); !reflect.DeepEqual(after, before) {
+		t.Fatalf("raft terms went from %v to %v: a member called an election", before, after)
+	}
+}
+
+// terms is each running member's raft term, from GET /term on its peer port.
+func terms(t *testing.T, c *cluster) map[string]uint64 {
+	t.Helper()
+	out := map[string]uint64{}
+	for _, m := range c.running() {
+		var pos struct {
+			Term uint64 `json:"term"`
+		}
+		if err := json.Unmarshal([]byte(m.peerText("/term")), &pos); err != nil {
+			t.Fatalf("%s: GET /term: %v", m.name, err)
+		}
+		out[m.name] = pos.Term
+	}
+	return out
 }

@@ -246,3 +246,52 @@ func TestMembersStartedTogetherAreAllAdmitted(t *testing.T) {
 		t.Fatal("the killed member is still named leader")
 	}
 }
+
+// TestRedirectsKeepEscapedNames: a member name or a key that holds
+// characters a URL escapes (? # %) reaches the leader as it was sent. A
+// follower's redirect of DELETE /remove/node2%3Fnot-a-member once pointed
+// at /remove/node2?not-a-member, and following it removed node2.
+func TestRedirectsKeepEscapedNames(t *testing.T) {
+	c := startCluster(t, 3)
+	leader := c.waitLeader(electionTimeout)
+	follower := c.others(leader)[0]
+
+	const remove = "/remove/node2%3Fnot-a-member"
+	req, err := http.NewRequest(http.MethodDelete, follower.raftURL(remove), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := follower.send(req)
+	if err != nil {
+		t.Fatalf("DELETE %s: %v", remove, err)
+	}
+	if loc := r.Header.Get("Location"); r.Status != http.StatusTemporaryRedirect || loc != leader.raftURL(remove) {
+		t.Fatalf("DELETE %s on a follower: %v, Location %q; want 307 to %q", remove, r, loc, leader.raftURL(remove))
+	}
+	expectError(t, removeMember(t, follower, "node2%3Fnot-a-member"), http.StatusNotFound, 100)
+	if names := machineNames(t, leader); !slices.Equal(names, []string{"node1", "node2", "node3"}) {
+		t.Fatalf("members after removing a name that is none: %v", names)
+	}
+
+	for key, stored := range map[string]string{"/a%3Fb": "/a?b", "/c%23d": "/c#d", "/e%25f": "/e%f"} {
+		path := "/v1/keys" + key
+		r := follower.do(http.MethodPost, path, form("value", "v"))
+		if loc := r.Header.Get("Location"); r.Status != http.StatusTemporaryRedirect || loc != leader.url(path) {
+			t.Fatalf("POST %s on a follower: %v, Location %q; want 307 to %q", path, r, loc, leader.url(path))
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
+		r, err := c.follow(ctx, follower, http.MethodPost, path, form("value", "v"))
+		cancel()
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		if e := expectEvent(t, r); e.Key != stored {
+			t.Fatalf("POST %s set %q, want %q", path, e.Key, stored)
+		}
+		unclean := "/v1/keys/" + key
+		r = follower.do(http.MethodGet, unclean, nil)
+		if loc := r.Header.Get("Location"); r.Status != http.StatusMovedPermanently || loc != path {
+			t.Fatalf("GET %s: %v, Location %q; want 301 to %q", unclean, r, loc, path)
+		}
+	}
+}

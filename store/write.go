@@ -61,14 +61,14 @@ func (s *Store) Apply(position uint64, writes []Write) ([]Result, error) {
 	return results, nil
 }
 
-// applyOne applies an entry of one write.
+// applyOne applies an entry of one write through Apply, the one path by
+// which writes reach the store and take their indexes.
 func (s *Store) applyOne(position uint64, w Write) (*Event, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.advance(position) {
-		return nil, ErrAlreadyApplied
+	results, err := s.Apply(position, []Write{w})
+	if err != nil {
+		return nil, err
 	}
-	return s.write(w)
+	return results[0].Event, results[0].Err
 }
 
 // write makes one change at the store's current index, and counts it.

@@ -16,8 +16,14 @@ import (
 // is handed to goraft as an append it refuses before touching the log (it
 // starts past the log's end): goraft still takes it as word from its
 // leader, which restarts its election timer, and the leader is answered
-// what goraft would have answered the heartbeat itself. Everything in the
-// log was synced before it was acknowledged, so there is nothing to sync.
+// what goraft would have answered the heartbeat itself. Skipping the
+// fsync is safe because the answer acknowledges no entry: goraft's leader
+// raises a follower's match index only by the entries of an append the
+// follower took (peer.go), and counts it towards a commit only once it has
+// taken an entry of the leader's term (server.go, syncedPeer); goraft
+// fsyncs the log file for each such append, and with it every entry
+// written before. Not everything in the log need be on disk meanwhile: a
+// member appends its own entries without an fsync while it leads.
 
 // heartbeat answers req in that way when it is such a heartbeat, and
 // reports whether it was. Appends are serialised by the caller.
