@@ -276,14 +276,14 @@ func (g *Guard) heardLeader(at time.Time) {
 // leaseHeld reports whether a leader is known to be alive, so that no
 // vote may go to a candidate (the Raft dissertation, 4.2.3): this node
 // follows a leader it heard from within the election timeout, or leads and
-// heard from a majority within it. A member that cannot hear its leader
-// would otherwise depose a leader the others still follow.
+// has not stepped down for want of a majority (quorumSilence). A member
+// that cannot hear its leader would otherwise depose a leader the others
+// still follow.
 func (g *Guard) leaseHeld(now time.Time) bool {
-	since := now.Add(-g.election)
 	if g.raft.State() == raft.Leader {
-		return g.quorum.heardMajority(since)
+		return g.quorum.heardMajority(now.Add(-g.quorumSilence()))
 	}
-	return time.Unix(0, g.leaderHeard.Load()).After(since)
+	return time.Unix(0, g.leaderHeard.Load()).After(now.Add(-g.election))
 }
 
 // logf logs a line of the guard's.
