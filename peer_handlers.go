@@ -43,7 +43,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
 	mux.HandleFunc("POST "+snapshotStatePath, s.snapshotStateHandler)
 	s.peerServer = &http.Server{
-		Handler:           mux,
+		Handler:           s.identity.Handler(mux, operatorPeerPaths...),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          serverErrorLog("peer port " + s.cfg.RaftListenAddr()),
@@ -159,6 +159,9 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	// its listeners.
 	if resp.Term() == req.Term {
 		s.leaderLearned(seen, req.LeaderName)
+		if resp.Success() {
+			s.adoptLeaderIdentity(r, req.LeaderName)
+		}
 	}
 	writeMessage(w, resp)
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/etcd-recreation/etcd/etcderr"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 	"github.com/etcd-recreation/etcd/store"
 )
 
@@ -36,7 +37,8 @@ type raftServer struct {
 	peerListener  net.Listener
 	peerServer    *http.Server
 	peerTLS       *tlsSide
-	peerTransport *http.Transport
+	peerTransport *raftguard.IdentityTransport
+	identity      *raftguard.IdentityKeeper // the cluster's (cluster_identity.go)
 
 	joinMu sync.Mutex // one membership change at a time
 	// installMu lets one snapshot install at a time: an install removes
@@ -130,7 +132,6 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		startTime:          time.Now(),
 		peerListener:       peerListener,
 		peerTLS:            peerTLS,
-		peerTransport:      newPeerTransport(cfg.ElectionTimeout, peerTLS),
 		gate:               newPeerGate(),
 		contacts:           newPeerContacts(),
 		news:               &leaderNews{},
@@ -148,6 +149,10 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		return nil, err
 	}
 	s.disk = disk
+	if err := s.openIdentity(); err != nil {
+		return nil, err
+	}
+	s.peerTransport = newPeerTransport(cfg.ElectionTimeout, peerTLS, s.identity)
 	s.snapshotAt = disk.SnapshotIndex()
 	s.batcher = &writeBatcher{propose: s.proposeDurably}
 	s.replicator = &replicator{
@@ -178,6 +183,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := disk.Attach(srv); err != nil {
 		return nil, err
 	}
+	s.identityFromBefore()
 	_, member := s.members.get(cfg.Name)
 	s.setCampaigning(member)
 	srv.AddEventListener(raft.LeaderChangeEventType, func(e raft.Event) {
@@ -198,6 +204,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 			// goraft proposes the no-op of a new leader itself, not through
 			// doIndexed: held heartbeats must look for it.
 			s.news.appending(math.MaxUint64)
+			s.claimIdentity()
 			tell(s.becameLeader)
 		case raft.Snapshotting:
 			tell(s.becameSnapshotting)
@@ -235,21 +242,28 @@ func (s *raftServer) bootstrap() error {
 	switch {
 	case !s.raft.IsLogEmpty():
 		if len(machines) > 0 {
+			if err := s.checkSeedsIdentity(machines); err != nil {
+				return err
+			}
 			log.Printf("raft: the log in %s is not empty: rejoining with the membership it holds, not -C/-CF", s.cfg.DataDir)
 		}
 	case len(machines) > 0:
 		if err := s.joinCluster(machines); err != nil {
-			return fmt.Errorf("-C/-CF: %w", err)
+			return fmt.Errorf("-C/-CF: %w", s.explainOtherCluster(err))
 		}
 		return s.waitCaughtUp(last, machines, true)
 	default:
+		id, err := s.identity.Found()
+		if err != nil {
+			return fmt.Errorf("found a new cluster: %w", err)
+		}
 		self := &JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 		// On an empty log goraft lets a node's join of itself make it the
 		// leader of a one-member cluster at once.
 		if _, err := s.doWithTimeout(self); err != nil {
 			return fmt.Errorf("found a new cluster: %w", err)
 		}
-		log.Printf("raft: founded a new cluster as %q", s.cfg.Name)
+		log.Printf("raft: founded a new cluster, %s, as %q", id, s.cfg.Name)
 		return nil
 	}
 	return s.waitCaughtUp(last, machines, false)
@@ -282,7 +296,10 @@ func (s *raftServer) waitCaughtUp(last uint64, machines []string, joined bool) e
 		if _, member := s.members.get(s.cfg.Name); !joined && time.Since(lastAsked) >= joinRetryInterval &&
 			(!member || time.Since(noLeaderSince) >= s.rejoinAfter()) {
 			lastAsked = time.Now()
-			joined = s.askToJoinAgain(member, machines)
+			var err error
+			if joined, err = s.askToJoinAgain(member, machines); err != nil {
+				return err
+			}
 		}
 		if s.isLeader() {
 			if s.raft.CommitIndex() > last {
