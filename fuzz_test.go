@@ -248,7 +248,7 @@ func FuzzPeerAPI(f *testing.F) {
 
 		path := peerRoutes[int(route)%len(peerRoutes)]
 		rec := httptest.NewRecorder()
-		n.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, path, strings.NewReader(string(body))))
+		n.e.raft.peerServer.Handler.ServeHTTP(rec, peerRequest(n, http.MethodPost, path, strings.NewReader(string(body))))
 		if rec.Code >= 500 && rec.Code != http.StatusServiceUnavailable && rec.Code != http.StatusInternalServerError {
 			t.Fatalf("POST %s: HTTP %d %q", path, rec.Code, rec.Body)
 		}

@@ -244,7 +244,7 @@ func TestTermThatCannotBeRecordedStopsTheNode(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	n.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, appendEntriesPath, &body))
+	n.e.raft.peerServer.Handler.ServeHTTP(rec, peerRequest(n, http.MethodPost, appendEntriesPath, &body))
 	if rec.Code == http.StatusOK {
 		t.Fatalf("an append answer in term %d left without the term on disk", req.Term)
 	}
@@ -395,7 +395,7 @@ func TestSnapshotStateTakenOnlyWhenAnnounced(t *testing.T) {
 	send := func(leaderName, content string) int {
 		query := url.Values{"file": {sf.Name}, "leader": {leaderName}}
 		rec := httptest.NewRecorder()
-		member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotStatePath+"?"+query.Encode(), strings.NewReader(content)))
+		member.e.raft.peerServer.Handler.ServeHTTP(rec, peerRequest(member, http.MethodPost, snapshotStatePath+"?"+query.Encode(), strings.NewReader(content)))
 		return rec.Code
 	}
 	if code := send("node1", `{"index":7}`); code != http.StatusConflict {
@@ -498,6 +498,6 @@ func announceSnapshot(t *testing.T, leader, member *testNode) int {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	member.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, snapshotPath, &body))
+	member.e.raft.peerServer.Handler.ServeHTTP(rec, peerRequest(member, http.MethodPost, snapshotPath, &body))
 	return rec.Code
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
 
 // joinRetryInterval is the pause between rounds of join attempts.
@@ -53,7 +54,7 @@ func (s *raftServer) joinCluster(machines []string) error {
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
 		for _, machine := range machines {
 			seen := s.guard.LeaderChangesSeen()
-			leader, err := joinVia(client, s.peerURL(machine), self)
+			leader, err := joinVia(client, s.peerURL(machine), self, s.identity)
 			if err == nil {
 				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
 				// The leader may first reach this member with a snapshot,
@@ -89,13 +90,15 @@ func (s *raftServer) peerURL(machine string) string {
 	return s.peerTLS.scheme() + "://" + machine
 }
 
-// joinVia checks that the member runs the same peer protocol, then posts
-// the join; Go's client follows a follower's 307 to the leader, body and all.
-// It returns the name of the leader that took the join, if it tells it.
-func joinVia(client *http.Client, base string, self JoinCommand) (string, error) {
+// joinVia checks that the member runs the same peer protocol and belongs
+// to this node's cluster (a joiner takes the member's cluster identity
+// first), then posts the join; Go's client follows a follower's 307 to the
+// leader, body and all. It returns the name of the leader that took the
+// join, if it tells it.
+func joinVia(client *http.Client, base string, self JoinCommand, identity *raftguard.IdentityKeeper) (string, error) {
 	resp, err := client.Get(base + "/version")
 	if err != nil {
-		return "", explainTLSMismatch(err)
+		return "", explainMismatch(err)
 	}
 	version, err := io.ReadAll(io.LimitReader(resp.Body, 1024))
 	resp.Body.Close()
@@ -114,16 +117,25 @@ func joinVia(client *http.Client, base string, self JoinCommand) (string, error)
 	if string(version) != raftVersion {
 		return "", fmt.Errorf("%w: the member runs raft version %q, this node %q; every member must run the same version", errJoinRefused, version, raftVersion)
 	}
+	if err := identity.AgreeWith(base, resp.Header); err != nil {
+		return "", explainMismatch(err)
+	}
 	body, _ := json.Marshal(self)
 	resp, err = client.Post(base+"/join", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return "", explainTLSMismatch(err)
+		return "", explainMismatch(err)
 	}
 	defer resp.Body.Close()
 	answer, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	leader := strings.TrimSuffix(resp.Request.URL.String(), "/join")
 	switch {
 	case resp.StatusCode == http.StatusOK:
-		return leaderName(client, strings.TrimSuffix(resp.Request.URL.String(), "/join")), nil
+		// The leader that took the join, maybe after a 307, is of this
+		// node's cluster too.
+		if err := identity.AgreeWith(leader, resp.Header); err != nil {
+			return "", explainMismatch(err)
+		}
+		return leaderName(client, leader), nil
 	case resp.StatusCode == http.StatusBadRequest:
 		var etcdErr etcderr.Error
 		if json.Unmarshal(answer, &etcdErr) == nil && etcdErr.Code != 0 {
@@ -149,14 +161,18 @@ func leaderName(client *http.Client, base string) string {
 	return string(name)
 }
 
-// explainTLSMismatch turns the TLS failures that a retry cannot mend into
-// refusals that say what is wrong.
-func explainTLSMismatch(err error) error {
+// explainMismatch turns the failures that a retry cannot mend (TLS on one
+// side only, a member of another cluster) into refusals that say what is
+// wrong.
+func explainMismatch(err error) error {
 	var plain tls.RecordHeaderError
 	var alert tls.AlertError
 	var unknownCA x509.UnknownAuthorityError
 	var badHost x509.HostnameError
 	var verify *tls.CertificateVerificationError
+	if mismatch, ok := raftguard.IsIdentityMismatch(err); ok {
+		return fmt.Errorf("%w: %v", errJoinRefused, mismatch)
+	}
 	switch {
 	// net/http reports the plain answer to its TLS hello in words only.
 	case errors.As(err, &plain), strings.Contains(err.Error(), "server gave HTTP response to HTTPS client"):

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
 
 // Membership changes (etcd:join, etcd:remove) and what they take beyond
@@ -174,19 +175,23 @@ func (s *raftServer) rejoinAfter() time.Duration { return 10 * s.cfg.ElectionTim
 
 // askToJoinAgain asks the cluster once, through the members this node
 // knows and machines, to count it as a member; it reports whether the
-// cluster did.
-func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
+// cluster did. One of machines that belongs to another cluster is an
+// error: this node must not go on as if it had not been told to join it.
+// A known member's address may have been taken by a node of another
+// cluster meanwhile: that one is passed over.
+func (s *raftServer) askToJoinAgain(member bool, machines []string) (bool, error) {
 	var bases []string
 	for _, name := range s.members.others(s.cfg.Name) {
 		if m, ok := s.members.get(name); ok {
 			bases = append(bases, m.RaftURL)
 		}
 	}
+	known := len(bases)
 	for _, machine := range machines {
 		bases = append(bases, s.peerURL(machine))
 	}
 	if len(bases) == 0 {
-		return false
+		return false, nil
 	}
 	if member {
 		log.Printf("raft: no leader has reached %q for %v: it may have been removed while it was down; asking to join again through %s",
@@ -197,9 +202,12 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
 	client := s.joinClient()
 	defer client.CloseIdleConnections()
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
-	for _, base := range bases {
+	for i, base := range bases {
 		seen := s.guard.LeaderChangesSeen()
-		leader, err := joinVia(client, base, self)
+		leader, err := joinVia(client, base, self, s.identity)
+		if _, other := raftguard.IsIdentityMismatch(err); other && i >= known {
+			return false, s.explainOtherCluster(err)
+		}
 		if err != nil {
 			log.Printf("raft: cannot join again through %s: %v", base, err)
 			continue
@@ -208,9 +216,9 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) bool {
 		if leader != "" {
 			s.guard.LeaderLearned(seen, leader)
 		}
-		return true
+		return true, nil
 	}
-	return false
+	return false, nil
 }
 
 // joinClient sends join requests. The leader answers once the join has

@@ -63,7 +63,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
 	mux.HandleFunc("POST "+snapshotStatePath, s.snapshotStateHandler)
 	s.peerServer = &http.Server{
-		Handler:           mux,
+		Handler:           s.identity.Handler(mux, operatorPeerPaths...),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          serverErrorLog("peer port " + s.cfg.RaftListenAddr()),
@@ -150,6 +150,10 @@ func (s *raftServer) appendEntriesHandler(w http.ResponseWriter, r *http.Request
 	if err != nil {
 		guardRefused(w, err)
 		return
+	}
+	// A node from before identities takes its leader's.
+	if resp.Term() == req.Term && resp.Success() {
+		s.adoptLeaderIdentity(r, req.LeaderName)
 	}
 	writeMessage(w, resp)
 }

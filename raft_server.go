@@ -37,7 +37,8 @@ type raftServer struct {
 	peerListener  net.Listener
 	peerServer    *http.Server
 	peerTLS       *tlsSide
-	peerTransport *http.Transport
+	peerTransport *raftguard.IdentityTransport
+	identity      *raftguard.IdentityKeeper // the cluster's (cluster_identity.go)
 
 	joinMu sync.Mutex // one membership change at a time
 	// installMu lets one snapshot install at a time: an install removes
@@ -119,29 +120,32 @@ var (
 // peer listener must already be bound; peerTLS is nil for plain HTTP.
 func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peerTLS *tlsSide) (*raftServer, error) {
 	s := &raftServer{
-		cfg:           cfg,
-		store:         st,
-		members:       newMemberRegistry(),
-		stats:         newRaftStats(),
-		startTime:     time.Now(),
-		peerListener:  peerListener,
-		peerTLS:       peerTLS,
-		peerTransport: newPeerTransport(cfg.ElectionTimeout, peerTLS),
-		gate:          newPeerGate(),
-		news:          &leaderNews{},
-		leadership:    &leadership{},
-		proposals:     make(chan struct{}, maxProposals),
-		failed:        make(chan error, 1),
-		removedSelf:   make(chan struct{}, 1),
-		becameLeader:  make(chan struct{}, 1),
-		removed:       make(chan struct{}),
-		stop:          make(chan struct{}),
+		cfg:          cfg,
+		store:        st,
+		members:      newMemberRegistry(),
+		stats:        newRaftStats(),
+		startTime:    time.Now(),
+		peerListener: peerListener,
+		peerTLS:      peerTLS,
+		gate:         newPeerGate(),
+		news:         &leaderNews{},
+		leadership:   &leadership{},
+		proposals:    make(chan struct{}, maxProposals),
+		failed:       make(chan error, 1),
+		removedSelf:  make(chan struct{}, 1),
+		becameLeader: make(chan struct{}, 1),
+		removed:      make(chan struct{}),
+		stop:         make(chan struct{}),
 	}
 	disk, err := raftdisk.Open(cfg.DataDir)
 	if err != nil {
 		return nil, err
 	}
 	s.disk = disk
+	if err := s.openIdentity(); err != nil {
+		return nil, err
+	}
+	s.peerTransport = newPeerTransport(cfg.ElectionTimeout, peerTLS, s.identity)
 	s.snapshotAt = disk.SnapshotIndex()
 	s.batcher = &writeBatcher{propose: func(cmd raft.Command) (any, error) {
 		v, _, err := s.proposeDurably(cmd)
@@ -178,6 +182,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := disk.Attach(srv); err != nil {
 		return nil, err
 	}
+	s.identityFromBefore()
 	// goraft runs its listeners in its event loop, under its own lock: they
 	// may read the log, but not call goraft's other getters.
 	srv.AddEventListener(raft.StateChangeEventType, func(e raft.Event) {
@@ -185,6 +190,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		s.leadership.stateChanged(state)
 		if state == raft.Leader {
 			s.news.leaderElected(s.lastLogIndex())
+			s.claimIdentity()
 			tell(s.becameLeader)
 		}
 		s.news.Announce()
@@ -219,21 +225,28 @@ func (s *raftServer) bootstrap() error {
 	switch {
 	case !s.raft.IsLogEmpty():
 		if len(machines) > 0 {
+			if err := s.checkSeedsIdentity(machines); err != nil {
+				return err
+			}
 			log.Printf("raft: the log in %s is not empty: rejoining with the membership it holds, not -C/-CF", s.cfg.DataDir)
 		}
 	case len(machines) > 0:
 		if err := s.joinCluster(machines); err != nil {
-			return fmt.Errorf("-C/-CF: %w", err)
+			return fmt.Errorf("-C/-CF: %w", s.explainOtherCluster(err))
 		}
 		return s.waitCaughtUp(last, machines, true)
 	default:
+		id, err := s.identity.Found()
+		if err != nil {
+			return fmt.Errorf("found a new cluster: %w", err)
+		}
 		self := &JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 		// On an empty log goraft lets a node's join of itself make it the
 		// leader of a one-member cluster at once.
 		if _, err := s.doWithTimeout(self); err != nil {
 			return fmt.Errorf("found a new cluster: %w", err)
 		}
-		log.Printf("raft: founded a new cluster as %q", s.cfg.Name)
+		log.Printf("raft: founded a new cluster, %s, as %q", id, s.cfg.Name)
 		return nil
 	}
 	return s.waitCaughtUp(last, machines, false)
@@ -266,7 +279,10 @@ func (s *raftServer) waitCaughtUp(last uint64, machines []string, joined bool) e
 		if _, member := s.members.get(s.cfg.Name); !joined && time.Since(lastAsked) >= joinRetryInterval &&
 			(!member || time.Since(noLeaderSince) >= s.rejoinAfter()) {
 			lastAsked = time.Now()
-			joined = s.askToJoinAgain(member, machines)
+			var err error
+			if joined, err = s.askToJoinAgain(member, machines); err != nil {
+				return err
+			}
 		}
 		if s.isLeader() {
 			if s.raft.CommitIndex() > last {

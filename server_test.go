@@ -283,7 +283,7 @@ func TestVoteFromUnknownCandidate(t *testing.T) {
 		t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	n.e.raft.peerServer.Handler.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, votePath, &body))
+	n.e.raft.peerServer.Handler.ServeHTTP(rec, peerRequest(n, http.MethodPost, votePath, &body))
 	resp := &raft.RequestVoteResponse{}
 	if _, err := resp.Decode(rec.Body); err != nil || rec.Code != http.StatusOK {
 		t.Fatalf("vote answer: HTTP %d, %v", rec.Code, err)

@@ -14,6 +14,7 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
 
 // Peer routes on the raft port. Bodies are goraft's own protobuf encoding.
@@ -51,8 +52,9 @@ type transporter struct {
 
 // newPeerTransport is the HTTP transport of every call a member makes to
 // its peers: raft messages, joins and catch-up checks. With peer TLS it
-// presents this member's certificate and checks the peer's.
-func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Transport {
+// presents this member's certificate and checks the peer's. Every call
+// carries the cluster's identity, and an answer of another cluster fails.
+func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide, identity *raftguard.IdentityKeeper) *raftguard.IdentityTransport {
 	dialer := &net.Dialer{Timeout: electionTimeout, KeepAlive: 30 * time.Second}
 	// No ResponseHeaderTimeout: every call has a deadline of its own, and
 	// one for all would cut off a follower that takes longer to install a
@@ -66,10 +68,10 @@ func newPeerTransport(electionTimeout time.Duration, peerTLS *tlsSide) *http.Tra
 	if peerTLS != nil {
 		tr.TLSClientConfig = peerTLS.clientConfig()
 	}
-	return tr
+	return identity.Transport(tr)
 }
 
-func newTransporter(peers *http.Transport, electionTimeout time.Duration, s *raftServer) *transporter {
+func newTransporter(peers http.RoundTripper, electionTimeout time.Duration, s *raftServer) *transporter {
 	return &transporter{
 		client:      &http.Client{Transport: peers},
 		rpcTimeout:  2 * electionTimeout,

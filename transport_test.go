@@ -10,7 +10,12 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
+	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
+
+// noIdentity is the cluster identity of a node that has none: its calls
+// carry none, and it checks no answer.
+func noIdentity() *raftguard.IdentityKeeper { return raftguard.NewIdentityKeeper(0, nil, nil) }
 
 // TestSlowSnapshotInstallIsAnswered: a follower may take longer than any
 // raft message to install a large snapshot. A peer transport that gave up
@@ -23,7 +28,7 @@ func TestSlowSnapshotInstallIsAnswered(t *testing.T) {
 		writeMessage(w, &raft.SnapshotRecoveryResponse{Term: 1, Success: true, CommitIndex: 10})
 	}))
 	defer follower.Close()
-	tr := &transporter{client: &http.Client{Transport: newPeerTransport(election, nil)}}
+	tr := &transporter{client: &http.Client{Transport: newPeerTransport(election, nil, noIdentity())}}
 	req := &raft.SnapshotRecoveryRequest{LeaderName: "node1", LastIndex: 10, LastTerm: 1, State: []byte("{}")}
 	resp := &raft.SnapshotRecoveryResponse{}
 	if !tr.post(&raft.Peer{Name: "node2", ConnectionString: follower.URL}, snapshotRecoveryPath, time.Minute, req, resp) || !resp.Success {
@@ -43,7 +48,7 @@ func TestVoteRequestsAlwaysGetAnAnswer(t *testing.T) {
 	defer close(release)
 	guard := &recordingGuard{refuse: errors.New("not a member")}
 	tr := &transporter{
-		client:      &http.Client{Transport: newPeerTransport(election, nil)},
+		client:      &http.Client{Transport: newPeerTransport(election, nil, noIdentity())},
 		rpcTimeout:  time.Hour,
 		voteTimeout: election,
 		guard:       guard,
@@ -105,7 +110,7 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 	}))
 	defer removed.Close()
 	tr := &transporter{
-		client:     &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil)},
+		client:     &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil, noIdentity())},
 		rpcTimeout: time.Minute,
 		stats:      newRaftStats(),
 		gate:       newPeerGate(),

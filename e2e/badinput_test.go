@@ -152,10 +152,17 @@ func TestBadInput(t *testing.T) {
 		t.Fatalf("GET /v1/keys/a/../b: %d Location %q, want 301 to /v1/keys/b", r.Status, r.Header.Get("Location"))
 	}
 
-	// Garbage on the peer routes is refused, and the node lives on.
+	// Garbage on the peer routes is refused, and the node lives on. It
+	// carries the node's cluster identity, or it would be refused unread.
+	id := n.clusterID()
 	for _, path := range []string{"/log/append", "/vote", "/snapshot", "/snapshotRecovery"} {
 		for _, garbage := range [][]byte{[]byte("garbage"), {0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, {0x0a, 0x7f, 'x'}} {
-			resp, err := n.client.Post(n.raftURL(path), "application/protobuf", bytes.NewReader(garbage))
+			req, err := http.NewRequest(http.MethodPost, n.raftURL(path), bytes.NewReader(garbage))
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.Header.Set(clusterIDHeader, id)
+			resp, err := n.client.Do(req)
 			if err != nil {
 				t.Fatalf("POST %s with garbage: %v", path, err)
 			}

@@ -37,7 +37,7 @@ import (
 
 // Files are the names in a data directory that hold raft state: removing
 // them starts a node afresh.
-var Files = []string{"log", "log.new", "conf", "conf.tmp", "snapshot", stateDir, termFile, termFile + ".tmp"}
+var Files = []string{"log", "log.new", "conf", "conf.tmp", "snapshot", stateDir, termFile, termFile + ".tmp", clusterFile, clusterFile + ".tmp"}
 
 // Dir is goraft's state in one data directory.
 type Dir struct {
