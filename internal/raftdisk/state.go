@@ -92,7 +92,9 @@ func (d *Dir) statePath(name string) string { return filepath.Join(d.stateDir(),
 // SaveState writes a state file with what write writes, durably, and
 // returns the reference to hand goraft as the snapshot's state. index
 // orders it among the node's state files: it must not be below that of an
-// earlier one.
+// earlier one. Called by the state machine's Save in Dir.TakeSnapshot, as
+// goraft's TakeSnapshot must be, it tells the Dir that goraft compacts
+// the log next.
 func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, error) {
 	sf, err := d.writeState(write, func(size int64, crc uint32) (string, error) {
 		return stateFileName(index, size, crc), nil
@@ -100,6 +102,7 @@ func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
+	d.positions.stateSaved()
 	return json.Marshal(stateRef{File: sf})
 }
 
