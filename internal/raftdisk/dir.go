@@ -16,8 +16,8 @@
 //     wrong file positions for them), and Dir.TakeSnapshot instead of
 //     Server.TakeSnapshot (it compacts even when the snapshot was not
 //     saved), with a state machine whose Save writes its state with
-//     Dir.SaveState (appends wait while goraft compacts, which begins
-//     once the state is saved).
+//     Dir.SaveState (the log must be synced before goraft writes the
+//     snapshot, and appends wait while goraft compacts).
 //   - Dir.Sync before anything goraft wrote to the log is acknowledged
 //     (goraft never fsyncs a lone node's log and ignores a leader's fsync
 //     errors).

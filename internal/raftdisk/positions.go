@@ -116,6 +116,14 @@ func (p *positions) snapshot(srv raft.Server, take func() error) error {
 	return err
 }
 
+// savingState reports whether a snapshot taken through the Dir is saving
+// the state machine's state.
+func (p *positions) savingState() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.phase == phaseSaving
+}
+
 // stateSaved records that the snapshot's state is saved: goraft compacts
 // the log next.
 func (p *positions) stateSaved() {

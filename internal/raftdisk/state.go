@@ -93,8 +93,13 @@ func (d *Dir) statePath(name string) string { return filepath.Join(d.stateDir(),
 // returns the reference to hand goraft as the snapshot's state. index
 // orders it among the node's state files: it must not be below that of an
 // earlier one. Called by the state machine's Save in Dir.TakeSnapshot, as
-// goraft's TakeSnapshot must be, it tells the Dir that goraft compacts
-// the log next.
+// goraft's TakeSnapshot must be, it also makes the log durable: goraft
+// writes the snapshot next, and every entry the state holds must be in the
+// log on disk by then, or a power cut could leave a log that ends before
+// the state, and the entries written after the restart would take
+// positions the state already counts as applied. Every entry is written to
+// the log before it is applied, but a lone node's is synced only after
+// (before its client is answered).
 func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, error) {
 	sf, err := d.writeState(write, func(size int64, crc uint32) (string, error) {
 		return stateFileName(index, size, crc), nil
@@ -102,7 +107,12 @@ func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	d.positions.stateSaved()
+	if d.positions.savingState() {
+		if err := d.Sync(); err != nil {
+			return nil, err
+		}
+		d.positions.stateSaved()
+	}
 	return json.Marshal(stateRef{File: sf})
 }
 
