@@ -267,9 +267,6 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		}
 	}
 	resp, err := s.disk.InstallSnapshot(s.raft, req)
-	if err == nil && resp != nil && isRef {
-		s.disk.RemoveStatesBefore(sf)
-	}
 	if err != nil {
 		s.fail(err)
 		http.Error(w, "this node cannot make the snapshot durable", http.StatusServiceUnavailable)

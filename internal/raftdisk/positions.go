@@ -81,17 +81,27 @@ func mayCut(srv raft.Server, req *raft.AppendEntriesRequest) bool {
 }
 
 // installSnapshot hands a leader's snapshot to goraft, which empties the log
-// behind it.
-func (p *positions) installSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+// behind it, and reports whether it did (goraft answers nil when it is
+// stopped). A snapshot that ends at or before the commit index holds
+// nothing this node lacks: it is answered as installed and not handed to
+// goraft, which would put its older state in place of the store's without
+// applying the entries between again, and panic cutting a log compacted
+// past it. A leader sends one when it has lost track of the member (it was
+// removed and joined again); it learns the member's commit index from the
+// next append.
+func (p *positions) installSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) (*raft.SnapshotRecoveryResponse, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.start(srv)
 	for p.phase != phaseIdle {
 		p.cond.Wait()
 	}
+	if commit := srv.CommitIndex(); req.LastIndex <= commit {
+		return &raft.SnapshotRecoveryResponse{Term: srv.Term(), Success: true, CommitIndex: commit}, false
+	}
 	resp := srv.SnapshotRecoveryRequest(req)
 	p.fix(srv, true)
-	return resp
+	return resp, true
 }
 
 // snapshot runs take, which takes a snapshot and compacts the log, with

@@ -1,14 +1,19 @@
 package raftdisk
 
 import (
+	"encoding/json"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"code.google.com/p/goprotobuf/proto"
 	"github.com/goraft/raft"
+	"github.com/goraft/raft/protobuf"
 
 	"github.com/etcd-recreation/etcd/store"
 )
@@ -37,6 +42,8 @@ type storeMachine struct {
 	// beforeSave, if set, runs as goraft asks for the state.
 	beforeSave func()
 }
+
+func (m *storeMachine) useDir(d *Dir) { m.d = d }
 
 func (m *storeMachine) Save() ([]byte, error) {
 	if m.beforeSave != nil {
@@ -203,5 +210,158 @@ func TestSnapshotHoldsNothingTheLogMayLose(t *testing.T) {
 	n.stop()
 	if _, err := Open(dir); err != nil {
 		t.Fatalf("the data directory cannot be opened again: %v", err)
+	}
+}
+
+// sets are entries first..last of a term that set /k<index>, as a leader
+// would send them.
+func sets(first, last, term uint64) []*protobuf.LogEntry {
+	var out []*protobuf.LogEntry
+	for i := first; i <= last; i++ {
+		cmd, err := json.Marshal(&testSet{Key: fmt.Sprintf("/k%d", i), Value: "v"})
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, &protobuf.LogEntry{Index: proto.Uint64(i), Term: proto.Uint64(term),
+			CommandName: proto.String((&testSet{}).CommandName()), Command: cmd})
+	}
+	return out
+}
+
+// leaderState saves in leader the state of a store that has applied the
+// sets of entries 1..position, and returns goraft's reference to it.
+func leaderState(t *testing.T, leader *Dir, position uint64) ([]byte, StateFile) {
+	t.Helper()
+	st := store.New(0)
+	for i := uint64(1); i <= position; i++ {
+		if _, err := st.Set(fmt.Sprintf("/k%d", i), "v", time.Time{}, i); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ref, err := leader.SaveState(st.Index(), st.SaveTo)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sf, _, err := StateRef(ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ref, sf
+}
+
+// sendSnapshot does what a leader does to send f its snapshot at index
+// lastIndex of term 1: it announces it, sends its state file, and then
+// goraft's message, which f refuses (as the node answers 409) when the
+// state file is not there. between runs after the state file arrived.
+func (f *follower) sendSnapshot(leader *Dir, lastIndex uint64, ref []byte, between func()) error {
+	f.t.Helper()
+	// goraft's snapshotting state takes no announcement: the node answers
+	// for it that it is waiting.
+	if f.srv.State() != raft.Snapshotting {
+		if resp := f.srv.RequestSnapshot(&raft.SnapshotRequest{LeaderName: "leader", LastIndex: lastIndex, LastTerm: 1}); resp == nil || !resp.Success {
+			return fmt.Errorf("snapshot %d refused: %+v", lastIndex, resp)
+		}
+	}
+	sf, _, err := StateRef(ref)
+	if err != nil {
+		return err
+	}
+	r, err := leader.OpenState(sf)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	if err := f.d.ReceiveState(sf, r); err != nil {
+		return err
+	}
+	if between != nil {
+		between()
+	}
+	if !f.d.HasState(sf) {
+		return fmt.Errorf("the state file %s sent for snapshot %d is gone before its install", sf.Name, lastIndex)
+	}
+	resp, err := f.d.InstallSnapshot(f.srv, &raft.SnapshotRecoveryRequest{LeaderName: "leader", LastIndex: lastIndex, LastTerm: 1, State: ref})
+	if err != nil || resp == nil || !resp.Success {
+		return fmt.Errorf("install of snapshot %d: %+v, %v", lastIndex, resp, err)
+	}
+	return nil
+}
+
+// ownSnapshot takes a snapshot of the follower's own, as the node does.
+func (f *follower) ownSnapshot() {
+	f.t.Helper()
+	if err := f.d.TakeSnapshot(f.srv); err != nil {
+		f.t.Fatal(err)
+	}
+}
+
+// TestReceivedStateOutlivesOwnSnapshot: state files are named after the
+// store's index, and a follower's store can run ahead of its log: it
+// installed a snapshot whose state holds entries past the snapshot's index
+// (goraft picks the index, then the store is saved, while entries go on
+// being applied). A snapshot of its own then carries a higher index than
+// the next one its leader sends it, and must not remove that one's state
+// file between its arrival and its install.
+func TestReceivedStateOutlivesOwnSnapshot(t *testing.T) {
+	sm := &storeMachine{Store: store.New(0)}
+	f := startFollower(t, sm)
+	leader, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refA, _ := leaderState(t, leader, 300)
+	if err := f.sendSnapshot(leader, 100, refA, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Entries the store already holds, committed.
+	f.appendFrom(1, 100, 1, 150, sets(101, 150, 1))
+
+	// A file being written stays through it all.
+	if err := os.WriteFile(filepath.Join(f.d.stateDir(), "state-123.tmp"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	refB, sfB := leaderState(t, leader, 250)
+	err = f.sendSnapshot(leader, 200, refB, func() { f.ownSnapshot() })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(stateNames(t, f.d), " "); got != "state-123.tmp "+sfB.Name {
+		t.Fatalf("state files after the install: %s; want only %s and the file being written", got, sfB.Name)
+	}
+	if commit, index := f.srv.CommitIndex(), sm.Index(); commit != 200 || index != 250 {
+		t.Fatalf("after the install: commit index %d, store index %d; want 200 and 250", commit, index)
+	}
+}
+
+// TestOlderSnapshotIsNotInstalled: a leader that lost track of a member (it
+// was removed and has joined again) starts it from the leader's snapshot,
+// which may be older than what the member compacted its own log behind.
+// goraft takes it: it would put the older state in place of the member's
+// store and then panic cutting the log. The member holds all of it already.
+func TestOlderSnapshotIsNotInstalled(t *testing.T) {
+	sm := &storeMachine{Store: store.New(0)}
+	f := startFollower(t, sm)
+	f.appendFrom(1, 0, 0, 600, sets(1, 600, 1))
+	f.ownSnapshot()
+	if first := firstIndex(f.srv); first != 401 {
+		t.Fatalf("the log starts at %d after the snapshot; want 401", first)
+	}
+	own := stateNames(t, f.d)
+
+	leader, err := Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, _ := leaderState(t, leader, 300)
+	if err := f.sendSnapshot(leader, 300, ref, nil); err != nil {
+		t.Fatal(err)
+	}
+	if commit, index, first := f.srv.CommitIndex(), sm.Index(), firstIndex(f.srv); commit != 600 || index != 600 || first != 401 {
+		t.Fatalf("after the older snapshot: commit index %d, store index %d, first entry %d; want 600, 600, 401", commit, index, first)
+	}
+	f.checkFile(600)
+	// The member's own state stays; the one it was sent goes.
+	if got, want := strings.Join(stateNames(t, f.d), " "), strings.Join(own, " "); got != want {
+		t.Fatalf("state files after the older snapshot: %s; want %s", got, want)
 	}
 }

@@ -114,17 +114,14 @@ func TestReceiveStateChecksContent(t *testing.T) {
 	}
 }
 
-func TestRemoveStates(t *testing.T) {
+// At start-up every state file goes but the one the store was recovered
+// from, half-written ones included.
+func TestRemoveStatesExcept(t *testing.T) {
 	d := newDir(t)
-	old := saveState(t, d, 5, "a")
+	saveState(t, d, 5, "a")
 	current := saveState(t, d, 7, "b")
-	newer := saveState(t, d, 9, "c")
 	if err := os.WriteFile(filepath.Join(d.stateDir(), "state-123.tmp"), nil, 0o600); err != nil {
 		t.Fatal(err)
-	}
-	d.RemoveStatesBefore(current)
-	if got := strings.Join(stateNames(t, d), " "); got != strings.Join([]string{"state-123.tmp", current.Name, newer.Name}, " ") {
-		t.Fatalf("after RemoveStatesBefore(%s): %s (%s should be gone)", current.Name, got, old.Name)
 	}
 	d.RemoveStatesExcept(&current)
 	if got := strings.Join(stateNames(t, d), " "); got != current.Name {
