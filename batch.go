@@ -160,11 +160,11 @@ func (b *writeBatcher) proposeBatch(batch []*queuedWrite) {
 		cmd.Writes[i] = w.cmd.inBatch()
 	}
 	v, err := b.propose(cmd)
-	// No results without an error: a snapshot already held the entry.
+	// Without an error, one result for each write (applyWrites).
 	results, _ := v.([]store.Result)
 	for i, w := range batch {
 		out := proposed{err: err}
-		if err == nil && i < len(results) {
+		if err == nil {
 			out.event, out.err = results[i].Event, results[i].Err
 		}
 		w.done <- out

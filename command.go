@@ -147,7 +147,7 @@ const batchCommandName = "etcd:batch"
 func (c *BatchCommand) CommandName() string { return batchCommandName }
 
 // Apply applies every write of the batch and returns their results, in
-// order; nil when the entry was applied before.
+// order.
 func (c *BatchCommand) Apply(ctx raft.Context) (any, error) {
 	writes := make([]store.Write, len(c.Writes))
 	for i, w := range c.Writes {
@@ -193,9 +193,9 @@ func (c *JoinCommand) Apply(ctx raft.Context) (any, error) {
 	event, err := applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
 		return st.Set(machineKey(c.Name), memberValue(c.RaftURL, c.EtcdURL, c.RaftVersion), time.Time{}, index)
 	})
-	if err != nil || event == nil {
+	if err != nil {
 		flushCommitIndex(ctx)
-		return event, err
+		return nil, err
 	}
 	if err := ctx.Server().AddPeer(c.Name, c.RaftURL); err != nil {
 		return nil, err
@@ -229,19 +229,20 @@ func (c *RemoveCommand) Apply(ctx raft.Context) (any, error) {
 	event, err := applyWrite(ctx, func(st *store.Store, index uint64) (*store.Event, error) {
 		return st.Delete(machineKey(c.Name), index)
 	})
-	if err != nil {
+	alreadyApplied := errors.Is(err, errEntryAlreadyApplied)
+	if err != nil && !alreadyApplied {
 		return nil, err
 	}
 	// goraft refuses only a name it does not hold, which can happen when a
-	// snapshot already held this removal (event is nil then). Its own name
-	// it keeps, but it saves conf, with the commit index, all the same, so
-	// a restart replays this removal.
-	if err := ctx.Server().RemovePeer(c.Name); err != nil && event != nil {
-		return nil, fmt.Errorf("remove %q: %w", c.Name, err)
+	// snapshot already held this removal. Its own name it keeps, but it
+	// saves conf, with the commit index, all the same, so a restart replays
+	// this removal.
+	if rerr := ctx.Server().RemovePeer(c.Name); rerr != nil && !alreadyApplied {
+		return nil, fmt.Errorf("remove %q: %w", c.Name, rerr)
 	}
 	s.confWritten()
 	s.memberRemoved(c.Name)
-	return event, nil
+	return event, err
 }
 
 // flushCommitIndex saves the commit index with a join that added no peer
@@ -271,23 +272,31 @@ func applyOne(ctx raft.Context, c storeCommand) (any, error) {
 	return results[0].Event, results[0].Err
 }
 
-// applyWrites applies an entry of store writes, and returns their results;
-// none when a snapshot already held the entry.
+// applyWrites applies an entry of store writes, and returns their results,
+// one for each write.
 func applyWrites(ctx raft.Context, writes []store.Write) ([]store.Result, error) {
 	return applyWrite(ctx, func(st *store.Store, position uint64) ([]store.Result, error) {
 		return st.Apply(position, writes)
 	})
 }
 
+// errEntryAlreadyApplied is a leader's own proposal whose log position the
+// store had already applied: the store holds entries its log does not, and
+// this write, committed, was not applied here.
+var errEntryAlreadyApplied = errors.New("raft: the write was committed, but this member's store had already applied an entry at its log position: the write was not applied here")
+
 // applyWrite runs an entry's store writes at the entry's position, and
-// counts the entry as applied.
+// counts the entry as applied. An entry the store already holds (a snapshot
+// saved the store while entries went on being applied, and the log is
+// replayed or sent again from the snapshot's index) gives
+// errEntryAlreadyApplied, which goraft hands only to the leader that
+// proposed the entry: for that leader it is a defect, not a result.
 func applyWrite[T any](ctx raft.Context, write func(*store.Store, uint64) (T, error)) (T, error) {
 	s := ctx.Server().Context().(*raftServer)
 	v, err := write(s.store, entryPosition(ctx))
 	if errors.Is(err, store.ErrAlreadyApplied) {
-		// A snapshot taken while this entry was being applied already holds it.
 		var none T
-		return none, nil
+		return none, errEntryAlreadyApplied
 	}
 	s.entryApplied(ctx.Server())
 	return v, err

@@ -453,7 +453,7 @@ func notProposed(err error) bool {
 
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = append([]error{errCommandTimeout, errNotDurable}, refusals...)
+var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.

@@ -220,9 +220,6 @@ func (s *raftServer) snapshotRecoveryHandler(w http.ResponseWriter, r *http.Requ
 		guardRefused(w, err)
 		return
 	}
-	if isRef {
-		s.disk.RemoveStatesBefore(sf)
-	}
 	writeMessage(w, resp)
 }
 

@@ -42,7 +42,7 @@ type raftServer struct {
 
 	joinMu sync.Mutex // one membership change at a time
 	// installMu lets one snapshot install at a time: an install removes
-	// the state files older than its own, which another may be loading.
+	// the state files its snapshot replaced, which another may be loading.
 	installMu sync.Mutex
 	// memberChange keeps goraft's peer map still while TakeSnapshot copies
 	// it without a lock: held by a snapshot, and shared by every append or
@@ -63,10 +63,8 @@ type raftServer struct {
 
 	appliedEntries atomic.Uint64 // log entries of store writes applied since start
 	snapshotAt     uint64        // the commit index at the last snapshot (snapshot loop only)
-	// lastSaved is the state file of the last snapshot taken (snapshot
-	// loop only); recoveredFrom the one the store was last recovered from,
+	// recoveredFrom is the state file the store was last recovered from,
 	// read at start-up only, before goraft runs.
-	lastSaved     raftdisk.StateFile
 	recoveredFrom *raftdisk.StateFile
 
 	// lastAppend is when the leader's last append arrived (UnixNano).
@@ -651,12 +649,7 @@ func (s *raftServer) entryApplied(srv raft.Server) {
 // own, streamed; goraft's snapshot holds only a reference to it, and so
 // does the copy goraft keeps in memory (raftdisk/state.go).
 func (s *raftServer) Save() ([]byte, error) {
-	ref, err := s.disk.SaveState(s.store.Index(), s.store.SaveTo)
-	if err != nil {
-		return nil, err
-	}
-	s.lastSaved, _, err = raftdisk.StateRef(ref)
-	return ref, err
+	return s.disk.SaveState(s.store.Index(), s.store.SaveTo)
 }
 
 // Recovery is goraft's snapshot restore hook: at start-up, and when a
@@ -742,7 +735,6 @@ func (s *raftServer) snapshotIfDue() {
 		return
 	}
 	s.snapshotAt = commit
-	s.disk.RemoveStatesBefore(s.lastSaved)
 	log.Printf("raft: snapshot taken at index %d", commit)
 }
 

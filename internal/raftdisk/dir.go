@@ -13,8 +13,12 @@
 //   - Dir.Attach after Server.Init and before the node answers anyone.
 //   - Dir.Append for every AppendEntriesRequest a leader sends and
 //     Dir.InstallSnapshot for every SnapshotRecoveryRequest (goraft records
-//     wrong file positions for them), and Dir.TakeSnapshot instead of
-//     Server.TakeSnapshot (it compacts even when the snapshot was not saved).
+//     wrong file positions for them, and installs a snapshot older than
+//     what the node holds), and Dir.TakeSnapshot instead of
+//     Server.TakeSnapshot (it compacts even when the snapshot was not
+//     saved), with a state machine whose Save writes its state with
+//     Dir.SaveState (the log must be synced before goraft writes the
+//     snapshot, and appends wait while goraft compacts).
 //   - Dir.Sync before anything goraft wrote to the log is acknowledged
 //     (goraft never fsyncs a lone node's log and ignores a leader's fsync
 //     errors).
@@ -46,6 +50,7 @@ type Dir struct {
 	terms     *TermRecord
 	positions *positions
 	syncer    *syncer // set by Attach
+	states    pendingStates
 }
 
 // Open readies dataDir for goraft: see the package comment.
@@ -132,17 +137,25 @@ func (d *Dir) Append(srv raft.Server, req *raft.AppendEntriesRequest) *raft.Appe
 }
 
 // InstallSnapshot hands a leader's SnapshotRecoveryRequest to goraft,
-// which rewrites conf and snapshot/ without fsyncing either directory; no
-// answer leaves before both are durable.
+// unless the node holds everything the snapshot does (see positions).
+// goraft rewrites conf and snapshot/ without fsyncing either directory; no
+// answer leaves before both are durable. The state files the snapshot
+// replaced, and those received for it or before it, are removed.
 func (d *Dir) InstallSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) (*raft.SnapshotRecoveryResponse, error) {
-	resp := d.positions.installSnapshot(srv, req)
+	resp, installed := d.positions.installSnapshot(srv, req)
 	if resp == nil {
 		return nil, nil
 	}
-	if err := SyncDir(filepath.Join(d.path, "snapshot")); err != nil {
-		return nil, err
+	if installed {
+		if err := SyncDir(filepath.Join(d.path, "snapshot")); err != nil {
+			return nil, err
+		}
+		if err := d.ConfWritten(); err != nil {
+			return nil, err
+		}
 	}
-	return resp, d.ConfWritten()
+	d.snapshotAnswered(req.State)
+	return resp, nil
 }
 
 // Pending reports whether an entry past the commit index holds the command
@@ -165,10 +178,11 @@ func LogStart(srv raft.Server) uint64 {
 // from, and goraft will take no further snapshot.
 var ErrSnapshotLost = errors.New("raft compacted its log but the snapshot before it was not saved")
 
-// TakeSnapshot saves the state machine and compacts the log behind it.
-// Appends from a leader go on meanwhile (see positions). It fails with
-// ErrSnapshotLost when goraft compacted without a saved snapshot, which a
-// node must treat as a failed disk.
+// TakeSnapshot saves the state machine and compacts the log behind it,
+// and removes the state files the snapshot replaced. Appends from a leader
+// go on meanwhile (see positions). It fails with ErrSnapshotLost when
+// goraft compacted without a saved snapshot, which a node must treat as a
+// failed disk.
 func (d *Dir) TakeSnapshot(srv raft.Server) error {
 	var compactedThrough uint64
 	err := d.positions.snapshot(srv, func() error {
@@ -182,16 +196,25 @@ func (d *Dir) TakeSnapshot(srv raft.Server) error {
 		return err
 	})
 	if err != nil {
-		return fmt.Errorf("take snapshot: %w", err)
+		err = fmt.Errorf("take snapshot: %w", err)
+	} else {
+		err = d.snapshotSaved(compactedThrough)
 	}
+	// Only once goraft's snapshot is durable may the state it replaced go.
+	d.snapshotTaken(err == nil)
+	return err
+}
+
+// snapshotSaved checks that goraft saved the snapshot its compaction went
+// past, and makes it durable: goraft writes the snapshot file without
+// making its directory entry durable.
+func (d *Dir) snapshotSaved(compactedThrough uint64) error {
 	snapDir := filepath.Join(d.path, "snapshot")
 	if compactedThrough > 0 {
 		if newest, err := newestSnapshotIndex(snapDir); err != nil || newest < compactedThrough {
 			return fmt.Errorf("%w: the log starts after index %d, the newest snapshot in %s ends at %d (%v)", ErrSnapshotLost, compactedThrough, snapDir, newest, err)
 		}
 	}
-	// goraft writes the snapshot file without making its directory entry
-	// durable.
 	return SyncDir(snapDir)
 }
 

@@ -17,11 +17,16 @@ import (
 // wrong are worked out again from the records' sizes.
 //
 // A snapshot does not hold appends back: saving a large store takes longer
-// than an election timeout. While one runs, appends go on without the fix
-// (which would race with the compaction's own writes to the positions), and
-// only an append that may cut the log waits, as the positions it would cut
-// at may be the compaction's wrong ones. When the snapshot ends, every
-// position is worked out again.
+// than an election timeout. goraft's TakeSnapshot saves the state machine
+// first, without a lock, and only then compacts, under the log's lock;
+// the state machine saves through Dir.SaveState, which says when it is
+// done. While the state is saved, appends go on as at any other time, cuts
+// and fixes included. From then until TakeSnapshot returns (a short time:
+// goraft writes the snapshot and the few entries it keeps), appends go on
+// without the fix, which would race with the compaction's own writes to the
+// positions, and an append that may cut the log waits, as the positions it
+// would cut at may be the compaction's wrong ones. When the snapshot ends,
+// every position is worked out again.
 type positions struct {
 	mu   sync.Mutex
 	cond *sync.Cond // signalled when a snapshot ends
@@ -29,9 +34,18 @@ type positions struct {
 	// read from the file at start-up are.
 	upTo uint64
 	// started is false until the first fix, which trusts the file's order.
-	started      bool
-	snapshotting bool
+	started bool
+	phase   snapshotPhase
 }
+
+// snapshotPhase is where a snapshot taken through the Dir is.
+type snapshotPhase int
+
+const (
+	phaseIdle snapshotPhase = iota
+	phaseSaving
+	phaseCompacting // from the end of the state's save to the end of TakeSnapshot
+)
 
 func newPositions() *positions {
 	p := &positions{}
@@ -47,13 +61,13 @@ func (p *positions) append(srv raft.Server, req *raft.AppendEntriesRequest) *raf
 	if resp, ok := heartbeat(srv, req); ok {
 		return resp
 	}
-	for p.snapshotting && mayCut(srv, req) {
+	for p.phase == phaseCompacting && mayCut(srv, req) {
 		p.cond.Wait()
 	}
 	resp := srv.AppendEntries(req)
 	// Everything after PrevLogIndex may have been replaced.
 	p.upTo = min(p.upTo, req.PrevLogIndex)
-	if !p.snapshotting {
+	if p.phase != phaseCompacting {
 		p.fix(srv, false)
 	}
 	return resp
@@ -67,17 +81,27 @@ func mayCut(srv raft.Server, req *raft.AppendEntriesRequest) bool {
 }
 
 // installSnapshot hands a leader's snapshot to goraft, which empties the log
-// behind it.
-func (p *positions) installSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
+// behind it, and reports whether it did (goraft answers nil when it is
+// stopped). A snapshot that ends at or before the commit index holds
+// nothing this node lacks: it is answered as installed and not handed to
+// goraft, which would put its older state in place of the store's without
+// applying the entries between again, and panic cutting a log compacted
+// past it. A leader sends one when it has lost track of the member (it was
+// removed and joined again); it learns the member's commit index from the
+// next append.
+func (p *positions) installSnapshot(srv raft.Server, req *raft.SnapshotRecoveryRequest) (*raft.SnapshotRecoveryResponse, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.start(srv)
-	for p.snapshotting {
+	for p.phase != phaseIdle {
 		p.cond.Wait()
+	}
+	if commit := srv.CommitIndex(); req.LastIndex <= commit {
+		return &raft.SnapshotRecoveryResponse{Term: srv.Term(), Success: true, CommitIndex: commit}, false
 	}
 	resp := srv.SnapshotRecoveryRequest(req)
 	p.fix(srv, true)
-	return resp
+	return resp, true
 }
 
 // snapshot runs take, which takes a snapshot and compacts the log, with
@@ -85,10 +109,10 @@ func (p *positions) installSnapshot(srv raft.Server, req *raft.SnapshotRecoveryR
 func (p *positions) snapshot(srv raft.Server, take func() error) error {
 	p.mu.Lock()
 	p.start(srv)
-	for p.snapshotting {
+	for p.phase != phaseIdle {
 		p.cond.Wait()
 	}
-	p.snapshotting = true
+	p.phase = phaseSaving
 	before := firstIndex(srv)
 	p.mu.Unlock()
 
@@ -97,9 +121,27 @@ func (p *positions) snapshot(srv raft.Server, take func() error) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.fix(srv, firstIndex(srv) != before)
-	p.snapshotting = false
+	p.phase = phaseIdle
 	p.cond.Broadcast()
 	return err
+}
+
+// savingState reports whether a snapshot taken through the Dir is saving
+// the state machine's state.
+func (p *positions) savingState() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.phase == phaseSaving
+}
+
+// stateSaved records that the snapshot's state is saved: goraft compacts
+// the log next.
+func (p *positions) stateSaved() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.phase == phaseSaving {
+		p.phase = phaseCompacting
+	}
 }
 
 // pending reports whether an entry past the commit index holds the command

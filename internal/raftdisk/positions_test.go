@@ -3,8 +3,10 @@ package raftdisk
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -33,18 +35,32 @@ func (nullTransporter) SendSnapshotRecoveryRequest(raft.Server, *raft.Peer, *raf
 	return nil
 }
 
-// blockingState is a state machine whose Save waits for release, when set.
+// blockingState is a state machine that saves an empty state through the
+// Dir, as the node saves its own. When release is set, Save waits for it
+// before it writes the state file, or after when afterSave is set.
 type blockingState struct {
-	saving  chan struct{} // closed when Save starts
-	release chan struct{}
+	d         *Dir
+	saving    chan struct{} // closed when Save starts
+	release   chan struct{}
+	afterSave bool
 }
 
+func (b *blockingState) useDir(d *Dir) { b.d = d }
+
 func (b *blockingState) Save() ([]byte, error) {
-	if b.release != nil {
+	if b.release != nil && !b.afterSave {
 		close(b.saving)
 		<-b.release
 	}
-	return []byte("{}"), nil
+	ref, err := b.d.SaveState(0, func(w io.Writer) error {
+		_, err := io.WriteString(w, "{}")
+		return err
+	})
+	if b.release != nil && b.afterSave {
+		close(b.saving)
+		<-b.release
+	}
+	return ref, err
 }
 
 func (*blockingState) Recovery([]byte) error { return nil }
@@ -73,7 +89,10 @@ func startFollower(t *testing.T, sm raft.StateMachine) *follower {
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv, err := raft.NewServer("follower", dir, nullTransporter{}, sm, nil, "")
+	if s, ok := sm.(interface{ useDir(*Dir) }); ok {
+		s.useDir(d)
+	}
+	srv, err := raft.NewServer("follower", dir, nullTransporter{}, sm, sm, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,16 +161,16 @@ func TestLogPositionsSurviveTruncation(t *testing.T) {
 	f.checkFile(295)
 }
 
-// TestAppendsGoOnDuringSnapshot: a follower saving a large store must go on
-// taking appends, or its leader's heartbeats time out and it campaigns. An
-// append that cuts the log waits for the snapshot, and the log file reads
-// back whole after it.
+// TestAppendsGoOnDuringSnapshot: once the state is saved, goraft writes the
+// snapshot and compacts the log; appends that do not cut the log go on
+// meanwhile. One that cuts waits for the compaction to end, and the log
+// file reads back whole after it.
 func TestAppendsGoOnDuringSnapshot(t *testing.T) {
 	sm := &blockingState{}
 	f := startFollower(t, sm)
 	f.appendFrom(1, 0, 0, 250, nops(1, 300, 1))
 
-	sm.saving, sm.release = make(chan struct{}), make(chan struct{})
+	sm.saving, sm.release, sm.afterSave = make(chan struct{}), make(chan struct{}), true
 	snapshotted := make(chan error, 1)
 	go func() { snapshotted <- f.d.TakeSnapshot(f.srv) }()
 	<-sm.saving
@@ -164,7 +183,7 @@ func TestAppendsGoOnDuringSnapshot(t *testing.T) {
 	select {
 	case <-appended:
 	case <-time.After(10 * time.Second):
-		t.Fatal("an append waited for the snapshot's save")
+		t.Fatal("an append that does not cut the log waited for the snapshot")
 	}
 
 	cut := make(chan struct{})
@@ -210,16 +229,20 @@ func TestTakeSnapshotReportsLostSnapshot(t *testing.T) {
 	}
 }
 
-// savingStore is a real store whose Save reports when it starts and ends.
+// savingStore is a real store, saved through the Dir, whose Save reports
+// when it starts and ends.
 type savingStore struct {
 	*store.Store
+	d                 *Dir
 	started, finished chan struct{}
 }
+
+func (s *savingStore) useDir(d *Dir) { s.d = d }
 
 func (s *savingStore) Save() ([]byte, error) {
 	close(s.started)
 	defer close(s.finished)
-	return s.Store.Save()
+	return s.d.SaveState(s.Index(), s.SaveTo)
 }
 
 func (s *savingStore) Recovery(b []byte) error { return s.Recover(b) }
@@ -250,4 +273,47 @@ func TestAppendsGoOnWhileALargeStoreIsSaved(t *testing.T) {
 	if err := <-snapshotted; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestCuttingAppendGoesOnWhileTheStateIsSaved: saving a large store takes
+// longer than an election timeout, and a new leader's append that replaces
+// the follower's tail must not wait for it, or that leader's heartbeats
+// time out and the follower campaigns. The positions are right after the
+// compaction that follows: a later cut keeps the log file whole.
+func TestCuttingAppendGoesOnWhileTheStateIsSaved(t *testing.T) {
+	sm := &blockingState{}
+	f := startFollower(t, sm)
+	f.appendFrom(1, 0, 0, 250, nops(1, 300, 1))
+
+	sm.saving, sm.release = make(chan struct{}), make(chan struct{})
+	var releaseOnce sync.Once
+	release := func() { releaseOnce.Do(func() { close(sm.release) }) }
+	t.Cleanup(release)
+	snapshotted := make(chan error, 1)
+	go func() { snapshotted <- f.d.TakeSnapshot(f.srv) }()
+	<-sm.saving
+
+	cut := make(chan *raft.AppendEntriesResponse, 1)
+	go func() {
+		cut <- f.d.Append(f.srv, &raft.AppendEntriesRequest{Term: 2, PrevLogIndex: 280, PrevLogTerm: 1,
+			CommitIndex: 250, LeaderName: "leader", Entries: nops(281, 290, 2)})
+	}()
+	select {
+	case resp := <-cut:
+		if resp == nil || !resp.Success() {
+			t.Fatalf("the new leader's append was refused: %+v", resp)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("an append that cuts the log waited for the state to be saved")
+	}
+	release()
+	if err := <-snapshotted; err != nil {
+		t.Fatal(err)
+	}
+	if first := firstIndex(f.srv); first <= 1 {
+		t.Fatalf("no compaction happened (first index %d)", first)
+	}
+	f.checkFile(290)
+	f.appendFrom(3, 285, 2, 250, nops(286, 295, 3))
+	f.checkFile(295)
 }

@@ -11,7 +11,9 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 )
 
 // A snapshot's state lives in a file of its own in state/ (goraft loads
@@ -24,10 +26,16 @@ import (
 // transporter).
 //
 // A state file's name says all there is to check it by:
-// state-INDEX-SIZE-CRC.json, where INDEX orders it among the node's others
-// (the store's index when it was saved), SIZE is its length and CRC its
-// CRC-32 (IEEE) in hex. It is made durable before goraft's snapshot that
-// names it is written, and removed only once a newer snapshot replaced it.
+// state-INDEX-SIZE-CRC.json, where INDEX is the store's index when it was
+// saved, SIZE is its length and CRC its CRC-32 (IEEE) in hex. It is made
+// durable before goraft's snapshot that names it is written. It is removed
+// once no snapshot in snapshot/ names it, unless a snapshot being taken
+// names it next, or it was received from a leader and its install has not
+// come yet: after each snapshot taken or installed, and at start-up. The
+// index does not tell which states are still needed: a store can run ahead
+// of the snapshot's index (goraft picks the index, then the store is saved
+// while entries go on being applied), so a snapshot of a member's own can
+// carry a higher index than the next one its leader sends it.
 
 const stateDir = "state"
 
@@ -90,47 +98,72 @@ func (d *Dir) stateDir() string { return filepath.Join(d.path, stateDir) }
 func (d *Dir) statePath(name string) string { return filepath.Join(d.stateDir(), name) }
 
 // SaveState writes a state file with what write writes, durably, and
-// returns the reference to hand goraft as the snapshot's state. index
-// orders it among the node's state files: it must not be below that of an
-// earlier one.
+// returns the reference to hand goraft as the snapshot's state. Called by
+// the state machine's Save in Dir.TakeSnapshot, as goraft's TakeSnapshot
+// must be, it also makes the log durable: goraft writes the snapshot next,
+// and every entry the state holds must be in the log on disk by then, or a
+// power cut could leave a log that ends before the state, and the entries
+// written after the restart would take positions the state already counts
+// as applied. Every entry is written to the log before it is applied, but
+// a lone node's is synced only after (before its client is answered).
 func (d *Dir) SaveState(index uint64, write func(io.Writer) error) ([]byte, error) {
-	sf, err := d.writeState(write, func(size int64, crc uint32) (string, error) {
-		return stateFileName(index, size, crc), nil
-	})
+	tmp, size, crc, err := d.writeTemp(write)
+	defer os.Remove(tmp) // a no-op once renamed
 	if err != nil {
 		return nil, err
 	}
-	return json.Marshal(stateRef{File: sf})
+	name := stateFileName(index, size, crc)
+	inSnapshot := d.positions.savingState()
+	d.states.mu.Lock()
+	if inSnapshot {
+		d.states.saving = name
+	}
+	err = d.publishState(tmp, name)
+	d.states.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	if inSnapshot {
+		if err := d.Sync(); err != nil {
+			return nil, err
+		}
+		d.positions.stateSaved()
+	}
+	return json.Marshal(stateRef{File: name})
 }
 
-// ReceiveState stores the state file sf, read from r, durably; it fails,
-// keeping nothing, unless r holds exactly what sf's name says.
+// ReceiveState stores the state file sf, read from r, durably, and keeps
+// it until a snapshot is installed; it fails, keeping nothing, unless r
+// holds exactly what sf's name says.
 func (d *Dir) ReceiveState(sf StateFile, r io.Reader) error {
-	_, err := d.writeState(func(w io.Writer) error {
+	tmp, size, crc, err := d.writeTemp(func(w io.Writer) error {
 		_, err := io.Copy(w, io.LimitReader(r, sf.size+1))
 		return err
-	}, func(size int64, crc uint32) (string, error) {
-		if size != sf.size || crc != sf.crc {
-			return "", fmt.Errorf("received state %s holds %d bytes with CRC %08x", sf.Name, size, crc)
-		}
-		return sf.Name, nil
 	})
-	return err
+	defer os.Remove(tmp) // a no-op once renamed
+	if err != nil {
+		return err
+	}
+	if size != sf.size || crc != sf.crc {
+		return fmt.Errorf("received state %s holds %d bytes with CRC %08x", sf.Name, size, crc)
+	}
+	d.states.mu.Lock()
+	defer d.states.mu.Unlock()
+	d.states.received = append(slices.DeleteFunc(d.states.received, func(name string) bool { return name == sf.Name }), sf.Name)
+	return d.publishState(tmp, sf.Name)
 }
 
-// writeState writes a temporary file in state/, names it after its size
-// and CRC with name, and makes it durable under that name.
-func (d *Dir) writeState(write func(io.Writer) error, name func(size int64, crc uint32) (string, error)) (string, error) {
+// writeTemp writes what write writes to a new temporary file in state/,
+// durably, and returns its path (empty if none was made), size and CRC.
+func (d *Dir) writeTemp(write func(io.Writer) error) (tmp string, size int64, crc uint32, err error) {
 	dir := d.stateDir()
 	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return "", err
+		return "", 0, 0, err
 	}
 	f, err := os.CreateTemp(dir, "state-*.tmp")
 	if err != nil {
-		return "", fmt.Errorf("write snapshot state: %w", err)
+		return "", 0, 0, fmt.Errorf("write snapshot state: %w", err)
 	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // a no-op once renamed
 	sum := &checksum{w: f, crc: crc32.NewIEEE()}
 	err = write(sum)
 	if err == nil {
@@ -140,16 +173,18 @@ func (d *Dir) writeState(write func(io.Writer) error, name func(size int64, crc 
 		err = cerr
 	}
 	if err != nil {
-		return "", fmt.Errorf("write snapshot state: %w", err)
+		return f.Name(), 0, 0, fmt.Errorf("write snapshot state: %w", err)
 	}
-	final, err := name(sum.n, sum.crc.Sum32())
-	if err != nil {
-		return "", err
+	return f.Name(), sum.n, sum.crc.Sum32(), nil
+}
+
+// publishState renames the temporary file tmp to name in state/, durably.
+// The caller holds states.mu.
+func (d *Dir) publishState(tmp, name string) error {
+	if err := os.Rename(tmp, d.statePath(name)); err != nil {
+		return fmt.Errorf("write snapshot state: %w", err)
 	}
-	if err := os.Rename(tmp, filepath.Join(dir, final)); err != nil {
-		return "", fmt.Errorf("write snapshot state: %w", err)
-	}
-	return final, SyncDir(dir)
+	return SyncDir(d.stateDir())
 }
 
 type checksum struct {
@@ -205,13 +240,99 @@ func (c *checkedReader) Read(p []byte) (int, error) {
 
 func (c *checkedReader) Close() error { return c.f.Close() }
 
-// RemoveStatesBefore removes the state files older than keep, which a
-// newer snapshot has replaced. Files being written are left alone.
-func (d *Dir) RemoveStatesBefore(keep StateFile) {
+// pendingStates are the state files no snapshot in snapshot/ may name yet
+// that must be kept all the same.
+type pendingStates struct {
+	// mu is held while a state file is published or the unused ones are
+	// removed, so that none is removed between its publication and its
+	// record here.
+	mu sync.Mutex
+	// received are the states received from a leader whose install has not
+	// come yet, oldest first.
+	received []string
+	// saving is the state of the snapshot being taken, which goraft's
+	// snapshot names once written.
+	saving string
+}
+
+// snapshotTaken records that the snapshot being taken is over and, when it
+// succeeded, removes the state files no longer needed.
+func (d *Dir) snapshotTaken(succeeded bool) {
+	d.states.mu.Lock()
+	defer d.states.mu.Unlock()
+	d.states.saving = ""
+	if succeeded {
+		d.removeUnusedStates()
+	}
+}
+
+// snapshotAnswered records that a leader's snapshot whose state is state
+// was installed, or found to hold nothing new: neither it nor a state
+// received before it will be installed. The state files no longer needed
+// are removed.
+func (d *Dir) snapshotAnswered(state []byte) {
+	d.states.mu.Lock()
+	defer d.states.mu.Unlock()
+	if sf, isRef, err := StateRef(state); isRef && err == nil {
+		if i := slices.Index(d.states.received, sf.Name); i >= 0 {
+			d.states.received = slices.Delete(d.states.received, 0, i+1)
+		}
+	}
+	d.removeUnusedStates()
+}
+
+// removeUnusedStates removes the state files that no snapshot in
+// snapshot/ names and that are not pending. Files being written are left
+// alone; so is everything when a snapshot cannot be read. The caller
+// holds states.mu.
+func (d *Dir) removeUnusedStates() {
+	keep, err := d.namedStates()
+	if err != nil {
+		log.Printf("raft: keeping every snapshot state file: %v", err)
+		return
+	}
+	for _, name := range d.states.received {
+		keep[name] = true
+	}
+	keep[d.states.saving] = true
 	d.removeStates(func(name string) bool {
-		sf, ok := ParseStateFile(name)
-		return ok && sf.index < keep.index
+		_, ok := ParseStateFile(name)
+		return ok && !keep[name]
 	})
+}
+
+// namedStates is the set of state files the snapshots in snapshot/ name.
+func (d *Dir) namedStates() (map[string]bool, error) {
+	dir := filepath.Join(d.path, "snapshot")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("read snapshot dir: %w", err)
+	}
+	named := make(map[string]bool)
+	for _, e := range entries {
+		if _, ok := parseSnapshotName(e.Name()); !ok {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		_, body, _ := bytes.Cut(b, []byte("\n"))
+		var snap struct {
+			State []byte `json:"state"`
+		}
+		if err := json.Unmarshal(body, &snap); err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", e.Name(), err)
+		}
+		sf, isRef, err := StateRef(snap.State)
+		if err != nil {
+			return nil, fmt.Errorf("snapshot %s: %w", e.Name(), err)
+		}
+		if isRef {
+			named[sf.Name] = true
+		}
+	}
+	return named, nil
 }
 
 // RemoveStatesExcept removes every state file but keep (none when keep is

@@ -51,9 +51,11 @@
 //     TestARemovedLeaderDoesNotCountItself.
 //
 //  6. The commit index and the applied state never go back: a snapshot that
-//     ends at or below the commit index is refused (Snapshot,
-//     InstallSnapshot); goraft would install it whenever its last entry was
-//     compacted away here. Test: TestStaleSnapshotIsRefused.
+//     ends at or below the commit index is refused when it is announced
+//     (Snapshot), and answered without goraft if it is sent all the same
+//     (raftdisk's Dir.InstallSnapshot); goraft would install it whenever
+//     its last entry was compacted away here. Tests:
+//     TestStaleSnapshotIsRefused, raftdisk's TestOlderSnapshotIsNotInstalled.
 //
 //  7. A new leader serves no plain read until it has committed an entry of
 //     its own term, and so applied every entry acknowledged before
