@@ -233,8 +233,31 @@ func (n *memNet) oneLeader(timeout time.Duration, except ...string) *memNode {
 }
 
 // memTransporter carries one node's messages, through the receivers'
-// guards as the node's peer handlers do.
+// guards as the node's peer handlers do. Like the node's HTTP transporter,
+// it gives up on a call that takes longer than two election timeouts: two
+// leaders stepping down at once each wait for a heartbeat that waits for
+// the other's event loop.
 type memTransporter struct{ from *memNode }
+
+// call runs send, and reports false when it takes too long.
+func call[T any](send func() (T, error)) (T, bool) {
+	type result struct {
+		v   T
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		v, err := send()
+		done <- result{v, err}
+	}()
+	select {
+	case r := <-done:
+		return r.v, r.err == nil
+	case <-time.After(2 * testElection):
+		var zero T
+		return zero, false
+	}
+}
 
 var errUnreachable = errors.New("unreachable")
 
@@ -248,8 +271,8 @@ func (t memTransporter) SendVoteRequest(_ raft.Server, peer *raft.Peer, req *raf
 	if !ok {
 		return denial
 	}
-	resp, err := to.guard.Vote(req)
-	if err != nil || !t.from.net.reaches(peer.Name, t.from.name) {
+	resp, ok := call(func() (*raft.RequestVoteResponse, error) { return to.guard.Vote(req) })
+	if !ok || !t.from.net.reaches(peer.Name, t.from.name) {
 		return denial
 	}
 	g.VoteAnswered(peer.Name, resp)
@@ -262,8 +285,8 @@ func (t memTransporter) SendAppendEntriesRequest(_ raft.Server, peer *raft.Peer,
 		time.Sleep(testHeartbeat)
 		return nil
 	}
-	resp, err := to.guard.Append(req)
-	if err != nil || !t.from.net.reaches(peer.Name, t.from.name) {
+	resp, ok := call(func() (*raft.AppendEntriesResponse, error) { return to.guard.Append(req) })
+	if !ok || !t.from.net.reaches(peer.Name, t.from.name) {
 		return nil
 	}
 	t.from.guard.AppendAnswered(peer.Name, req, resp)
@@ -275,8 +298,8 @@ func (t memTransporter) SendSnapshotRequest(_ raft.Server, peer *raft.Peer, req 
 	if !ok {
 		return nil
 	}
-	resp, err := to.guard.Snapshot(req)
-	if err != nil || !t.from.net.reaches(peer.Name, t.from.name) {
+	resp, ok := call(func() (*raft.SnapshotResponse, error) { return to.guard.Snapshot(req) })
+	if !ok || !t.from.net.reaches(peer.Name, t.from.name) {
 		return nil
 	}
 	return resp
@@ -288,8 +311,8 @@ func (t memTransporter) SendSnapshotRecoveryRequest(_ raft.Server, peer *raft.Pe
 		return nil
 	}
 	t.from.guard.SnapshotSendStarts(peer.Name)
-	resp, err := to.guard.InstallSnapshot(req)
-	answered := err == nil && t.from.net.reaches(peer.Name, t.from.name)
+	resp, ok := call(func() (*raft.SnapshotRecoveryResponse, error) { return to.guard.InstallSnapshot(req) })
+	answered := ok && t.from.net.reaches(peer.Name, t.from.name)
 	t.from.guard.SnapshotSendEnds(peer.Name, answered)
 	if !answered {
 		return nil
@@ -302,8 +325,8 @@ func (t memTransporter) PreVote(member string, req *raft.RequestVoteRequest) (*r
 	if !ok {
 		return nil, fmt.Errorf("pre-vote to %s: %w", member, errUnreachable)
 	}
-	resp := to.guard.PreVote(req)
-	if !t.from.net.reaches(member, t.from.name) {
+	resp, ok := call(func() (*raft.RequestVoteResponse, error) { return to.guard.PreVote(req), nil })
+	if !ok || !t.from.net.reaches(member, t.from.name) {
 		return nil, fmt.Errorf("pre-vote answer from %s: %w", member, errUnreachable)
 	}
 	return resp, nil

@@ -135,7 +135,8 @@ const refusedLogEvery = 10 * time.Second
 
 // preVote asks the other members whether they would vote for req, and
 // counts those that would, this node included, until a majority (need)
-// would; it also returns the highest term any answered from.
+// would or an election timeout passes; it also returns the highest term
+// any answered from.
 func (g *Guard) preVote(req *raft.RequestVoteRequest) (votes, need int, highest uint64) {
 	others := g.quorum.others()
 	need, _ = g.quorum.majority()
@@ -153,8 +154,15 @@ func (g *Guard) preVote(req *raft.RequestVoteRequest) (votes, need int, highest 
 			answers <- resp
 		}()
 	}
+	deadline := time.NewTimer(g.election)
+	defer deadline.Stop()
 	for range others {
-		resp := <-answers
+		var resp *raft.RequestVoteResponse
+		select {
+		case resp = <-answers:
+		case <-deadline.C:
+			return votes, need, highest
+		}
 		if resp == nil {
 			continue
 		}
