@@ -280,14 +280,6 @@ type clusterSpec struct {
 	lab *netLab
 }
 
-// newCluster starts n members behind proxies: the first founds the
-// cluster, the others join it through its proxy. Each serves before the
-// next starts.
-func newCluster(t *testing.T, n int, tl *timeline) *cluster {
-	t.Helper()
-	return startCluster(t, tl, clusterSpec{members: n})
-}
-
 // startCluster prepares the members of spec and starts them in turn,
 // each serving before the next starts.
 func startCluster(t *testing.T, tl *timeline, spec clusterSpec) *cluster {

@@ -8,7 +8,6 @@ import (
 	"math/big"
 	"os"
 	"os/exec"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -96,7 +95,7 @@ func newNetLab(t *testing.T, n int) *netLab {
 			ip:       fmt.Sprintf("%s%d", subnet, 11+i),
 		}
 		if err := ipCmd("netns", "add", h.ns); err != nil {
-			t.Fatalf("network lab: %v", err)
+			t.Fatalf("network lab: %v (network namespaces need CAP_SYS_ADMIN and CAP_NET_ADMIN)", err)
 		}
 		t.Cleanup(func() { lab.remove("netns", "del", h.ns) })
 		if err := ipCmd("link", "add", h.hostLink, "type", "veth", "peer", "name", h.nsLink); err != nil {
@@ -205,16 +204,4 @@ func (lab *netLab) heal() error {
 		delete(lab.blocked, key)
 	}
 	return errors.Join(errs...)
-}
-
-// blockedPairs lists the blocked directions, "from->to", sorted.
-func (lab *netLab) blockedPairs(names func(int) string) []string {
-	lab.mu.Lock()
-	defer lab.mu.Unlock()
-	var out []string
-	for key := range lab.blocked {
-		out = append(out, names(key[0])+"->"+names(key[1]))
-	}
-	sort.Strings(out)
-	return out
 }
