@@ -176,16 +176,16 @@ func planCut(kind partitionKind, leader, n int, rng *rand.Rand, name func(int) s
 
 // partitionRound is one partition of the schedule and what came of it.
 type partitionRound struct {
-	cut           partitionCut
-	leader        string
-	keepsMajority bool
-	hold          time.Duration
-	from, to      time.Duration // its window, since the start of the run
-	rise          termMark
-	bound         uint64
-	ackedDuring   int // client operations answered while the cut lasted
-	snapshots     snapshotCounts
-	leaderAfter   string
+	cut            partitionCut
+	leader         string
+	keepsMajority  bool
+	hold           time.Duration
+	from, to       time.Duration // its window, since the start of the run
+	rise           termMark
+	bound          uint64
+	answeredDuring int // client operations answered while the cut lasted
+	snapshots      snapshotCounts
+	leaderAfter    string
 }
 
 func (pr *partitionRound) overBound() bool { return pr.rise.lastLogTerm > pr.bound }
@@ -201,7 +201,7 @@ func (pr *partitionRound) String() string {
 	}
 	return fmt.Sprintf("t=%.1fs %s: %s; leader %s %s; held %v; term +%d, last log term +%d (bound %d)%s; %d operations answered during the cut; snapshots %d taken, %d installed; then %s leads",
 		pr.from.Seconds(), pr.cut.kind, pr.cut.desc, pr.leader, majority, pr.hold.Round(100*time.Millisecond),
-		pr.rise.term, pr.rise.lastLogTerm, pr.bound, over, pr.ackedDuring, pr.snapshots.taken, pr.snapshots.installed, pr.leaderAfter)
+		pr.rise.term, pr.rise.lastLogTerm, pr.bound, over, pr.answeredDuring, pr.snapshots.taken, pr.snapshots.installed, pr.leaderAfter)
 }
 
 func TestPartitions(t *testing.T) {
@@ -265,7 +265,7 @@ func TestPartitions(t *testing.T) {
 		}
 		time.Sleep(pr.hold)
 		heal()
-		pr.ackedDuring = r.w.answeredBetween(cutAt, r.w.now())
+		pr.answeredDuring = r.w.answeredBetween(cutAt, r.w.now())
 		tl.add("heal after %v", pr.hold.Round(time.Millisecond))
 		start := time.Now()
 		after, err := c.waitHealthy(healthTimeout)
