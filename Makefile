@@ -60,14 +60,23 @@ bench-tools:
 bench-store:
 	$(GO) test -run=NONE -bench=. -benchmem ./store/
 
-# The fault-injection run: a 3-member cluster under kill -9, SIGSTOP,
-# restarts and partitions for FAULTS_DURATION, then checks linearizability
-# (porcupine) and durability, and prints the counts. `make test` runs a
-# short one. FAULTS_ARTIFACTS=DIR keeps the evidence (history, logs).
+# The fault-injection runs (tests/faults), each ending in a report of its
+# faults by kind, term growth, lost writes, violations and snapshots:
+# TestFaults, 3 members under kill -9, SIGSTOP, restarts, partitions and
+# membership churn for FAULTS_DURATION; TestPartitions, 5 members in
+# network namespaces of their own under asymmetric partitions for
+# FAULTS_PARTITIONS_DURATION (needs root and ip(8), else skipped);
+# TestJoinsAtOnce, FAULTS_JOIN_ROUNDS times; TestMixedLimits. `make test`
+# runs short ones. FAULTS_ARTIFACTS=DIR keeps the evidence (history,
+# timeline, terms, logs); a failure keeps it anyway.
 FAULTS_DURATION ?= 5m
+FAULTS_PARTITIONS_DURATION ?= 75s
+FAULTS_JOIN_ROUNDS ?= 3
 
 faults:
-	FAULTS_DURATION=$(FAULTS_DURATION) $(GO) test -count=1 -v -run TestFaults -timeout 0 ./tests/faults/
+	FAULTS_DURATION=$(FAULTS_DURATION) FAULTS_PARTITIONS_DURATION=$(FAULTS_PARTITIONS_DURATION) \
+	FAULTS_JOIN_ROUNDS=$(FAULTS_JOIN_ROUNDS) $(GO) test -count=1 -v -timeout 0 \
+		-run '^(TestFaults|TestPartitions|TestJoinsAtOnce|TestMixedLimits)$$' ./tests/faults/
 
 clean:
 	rm -rf bin

@@ -46,14 +46,16 @@ func freeAddr() (string, error) {
 // ---------------------------------------------------------------------------
 // Members
 
-// member is one etcd process, behind its proxy, and the command line it is
-// (re)started with.
+// member is one etcd process, behind its proxy or in a network namespace of
+// its own, and the command line it is (re)started with.
 type member struct {
 	idx        int
 	name       string
-	clientAddr string // 127.0.0.1:port of the client API
+	clientAddr string // host:port of the client API
+	raftAddr   string // the advertised raft address: its proxy's, if it has one
 	listenAddr string // where it really listens for peers
 	proxy      *peerProxy
+	wrapper    []string // the command it runs under (ip netns exec), if any
 	dataDir    string
 	logPath    string
 	args       []string
@@ -67,8 +69,12 @@ type member struct {
 
 func (m *member) clientURL() string { return "http://" + m.clientAddr }
 
-// raftURL is the advertised raft URL: the proxy's.
-func (m *member) raftURL() string { return "http://" + m.proxy.addr() }
+// raftURL is the advertised raft URL.
+func (m *member) raftURL() string { return "http://" + m.raftAddr }
+
+// peerURL is where the member's peer port really is, past any proxy: the
+// harness's own peer requests (GET /term) are never partitioned.
+func (m *member) peerURL() string { return "http://" + m.listenAddr }
 
 // process is the current or last run, nil before the first.
 func (m *member) process() *testnode.Process {
@@ -89,7 +95,7 @@ func (m *member) start() error {
 	}
 	m.runs++
 	fmt.Fprintf(f, "=== %s run %d: etcd %s\n", time.Now().Format(time.RFC3339Nano), m.runs, strings.Join(m.args, " "))
-	p, err := testnode.Start(testnode.Options{Args: m.args, Log: f})
+	p, err := testnode.Start(testnode.Options{Args: m.args, Wrapper: m.wrapper, Log: f})
 	if err != nil {
 		f.Close()
 		return fmt.Errorf("%s: start: %v", m.name, err)
@@ -261,9 +267,47 @@ func (c *cluster) checkCaughtUp(m *member, before uint64, timeout time.Duration)
 	}
 }
 
-// newCluster starts n members: the first founds the cluster, the others
-// join it through its proxy. Each serves before the next starts.
-func newCluster(t *testing.T, n int, tl *timeline) *cluster {
+// clusterSpec says how the members of a cluster are set up.
+type clusterSpec struct {
+	members int
+	// flags are every member's (memberFlags when nil); extra, if set, adds
+	// flags of member i's own.
+	flags []string
+	extra func(i int) []string
+	// lab, if set, puts member i in the lab's namespace i, on the standard
+	// ports of its own address; else members are on 127.0.0.1 behind
+	// proxies.
+	lab *netLab
+}
+
+// startCluster prepares the members of spec and starts them in turn,
+// each serving before the next starts.
+func startCluster(t *testing.T, tl *timeline, spec clusterSpec) *cluster {
+	t.Helper()
+	c := prepareCluster(t, tl, spec)
+	if err := c.startInTurn(); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// startInTurn starts the members, each serving before the next starts,
+// and waits for them to agree on a leader.
+func (c *cluster) startInTurn() error {
+	for _, m := range c.members {
+		if err := c.startAndWait(m); err != nil {
+			return fmt.Errorf("starting %s: %v", m.name, err)
+		}
+	}
+	if _, err := c.waitHealthy(healthTimeout); err != nil {
+		return fmt.Errorf("the new cluster did not settle: %v", err)
+	}
+	return nil
+}
+
+// prepareCluster sets the members of spec up without starting any: the
+// first founds the cluster, the others join through it.
+func prepareCluster(t *testing.T, tl *timeline, spec clusterSpec) *cluster {
 	t.Helper()
 	tr := testnode.NewTransport()
 	c := &cluster{
@@ -275,29 +319,37 @@ func newCluster(t *testing.T, n int, tl *timeline) *cluster {
 		tl:    tl,
 	}
 	t.Cleanup(c.shutdown)
-	for i := range n {
+	flags := spec.flags
+	if flags == nil {
+		flags = memberFlags
+	}
+	for i := range spec.members {
 		var join []string
 		if i > 0 {
-			join = []string{c.members[0].proxy.addr()}
+			join = []string{c.members[0].raftAddr}
 		}
-		m, err := c.newMember(i, join)
+		memberFlags := flags
+		if spec.extra != nil {
+			memberFlags = append(append([]string(nil), flags...), spec.extra(i)...)
+		}
+		var m *member
+		var err error
+		if spec.lab != nil {
+			m = c.newLabMember(spec.lab, i, join, memberFlags)
+		} else {
+			m, err = c.newMember(i, join, memberFlags)
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
 		c.members = append(c.members, m)
-		if err := c.startAndWait(m); err != nil {
-			t.Fatalf("starting %s: %v", m.name, err)
-		}
-	}
-	if _, err := c.waitHealthy(healthTimeout); err != nil {
-		t.Fatalf("the new cluster did not settle: %v", err)
 	}
 	return c
 }
 
 // newMember prepares member number i (node<i+1>), behind a proxy of its
 // own, to join through the raft addresses join (none: it founds).
-func (c *cluster) newMember(i int, join []string) (*member, error) {
+func (c *cluster) newMember(i int, join, flags []string) (*member, error) {
 	name := fmt.Sprintf("node%d", i+1)
 	clientAddr, err := freeAddr()
 	if err != nil {
@@ -321,32 +373,59 @@ func (c *cluster) newMember(i int, join []string) (*member, error) {
 		logPath:    filepath.Join(c.dir, name+".log"),
 		onExit:     c.exited,
 	}
+	m.raftAddr = m.proxy.addr()
 	m.args = append([]string{
 		"-n", name,
 		"-c", clientAddr,
-		"-s", m.proxy.addr(),
+		"-s", m.raftAddr,
 		"-sl", listenAddr,
 		"-d", m.dataDir,
-	}, memberFlags...)
+	}, flags...)
 	if len(join) > 0 {
 		m.args = append(m.args, "-C", strings.Join(join, ","))
 	}
 	return m, nil
 }
 
+// Ports of a member in a namespace of its own: the standard ones, on its
+// own address.
+const (
+	labClientPort = 4001
+	labPeerPort   = 7001
+)
+
+// newLabMember prepares member number i (node<i+1>) in the lab's
+// namespace i, to join through the raft addresses join (none: it founds).
+func (c *cluster) newLabMember(lab *netLab, i int, join, flags []string) *member {
+	name := fmt.Sprintf("node%d", i+1)
+	ip := lab.hosts[i].ip
+	m := &member{
+		idx:        i,
+		name:       name,
+		clientAddr: fmt.Sprintf("%s:%d", ip, labClientPort),
+		raftAddr:   fmt.Sprintf("%s:%d", ip, labPeerPort),
+		wrapper:    lab.wrapper(i),
+		dataDir:    filepath.Join(c.dir, name+".etcd"),
+		logPath:    filepath.Join(c.dir, name+".log"),
+		onExit:     c.exited,
+	}
+	m.listenAddr = m.raftAddr
+	m.args = append([]string{"-n", name, "-c", m.clientAddr, "-s", m.raftAddr, "-d", m.dataDir}, flags...)
+	if len(join) > 0 {
+		m.args = append(m.args, "-C", strings.Join(join, ","))
+	}
+	return m
+}
+
 // shutdown kills every member and closes the proxies.
 func (c *cluster) shutdown() {
-	if c.spare != nil {
-		if err := c.spare.kill(); err != nil {
-			c.t.Errorf("cleanup: %v", err)
-		}
-		c.spare.proxy.close()
-	}
-	for _, m := range c.members {
+	for _, m := range c.withSpare() {
 		if err := m.kill(); err != nil {
 			c.t.Errorf("cleanup: %v", err)
 		}
-		m.proxy.close()
+		if m.proxy != nil {
+			m.proxy.close()
+		}
 	}
 	c.ctlTr.CloseIdleConnections()
 }
@@ -501,9 +580,12 @@ func (c *cluster) waitHealthy(timeout time.Duration) (*member, error) {
 	}
 }
 
-func (c *cluster) healthy() (*member, string) {
+func (c *cluster) healthy() (*member, string) { return c.healthyAmong(c.live()) }
+
+// healthyAmong reports the leader when every one of live runs unpaused,
+// serves clients, and names the same serving leader; else what is amiss.
+func (c *cluster) healthyAmong(live []*member) (*member, string) {
 	var states []string
-	live := c.live()
 	for _, m := range live {
 		if !m.serving() {
 			return nil, m.name + " is down or paused"
@@ -523,7 +605,8 @@ func (c *cluster) healthy() (*member, string) {
 }
 
 // isolate cuts m off from its peers, both ways: its proxy refuses all it
-// would receive, the others' proxies refuse all it sends.
+// would receive, the others' proxies refuse all it sends. The members must
+// be behind proxies.
 func (c *cluster) isolate(m *member, mode dropMode) {
 	for _, o := range c.members {
 		if o == m {
@@ -537,7 +620,9 @@ func (c *cluster) isolate(m *member, mode dropMode) {
 // heal forwards all peer traffic again.
 func (c *cluster) heal() {
 	for _, m := range c.members {
-		m.proxy.heal()
+		if m.proxy != nil {
+			m.proxy.heal()
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package faults
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -50,15 +50,18 @@ type config struct {
 	checkTimeout time.Duration
 }
 
-func loadConfig(t *testing.T) config {
-	cfg := config{duration: 30 * time.Second, checkTimeout: 60 * time.Second}
+// loadConfig reads the environment; durationVar names the variable that
+// sets how long this test's faults last (def when unset, a third of it
+// with -short).
+func loadConfig(t *testing.T, durationVar string, def time.Duration) config {
+	cfg := config{duration: def, checkTimeout: 60 * time.Second}
 	if testing.Short() {
-		cfg.duration = 10 * time.Second
+		cfg.duration = def / 3
 	}
-	if v := os.Getenv("FAULTS_DURATION"); v != "" {
+	if v := os.Getenv(durationVar); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
-			t.Fatalf("FAULTS_DURATION=%q: want a positive Go duration such as 45s or 5m", v)
+			t.Fatalf("%s=%q: want a positive Go duration such as 45s or 5m", durationVar, v)
 		}
 		cfg.duration = d
 	}
@@ -239,48 +242,33 @@ func (n *nemesis) inject(kind faultKind) error {
 // The test
 
 func TestFaults(t *testing.T) {
-	cfg := loadConfig(t)
+	cfg := loadConfig(t, "FAULTS_DURATION", 30*time.Second)
 	tl := &timeline{t: t, start: time.Now()}
 	rng := rand.New(rand.NewPCG(cfg.seed, 1))
 	tl.add("seed %d (FAULTS_SEED=%d makes the same random choices), faults for %v", cfg.seed, cfg.seed, cfg.duration)
 
-	c := newCluster(t, 3, tl)
+	c := prepareCluster(t, tl, clusterSpec{members: 3})
+	snaps, err := watchSnapshots(tl, c.members)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.startInTurn(); err != nil {
+		t.Fatal(err)
+	}
 	if err := c.newSpare(); err != nil {
 		t.Fatal(err)
 	}
-	w := newWorkload(c, registers)
-	c.onKill = w.tr.CloseIdleConnections
-	c.ackedIndex = w.maxAcked
-	ev := &evidence{t: t, cfg: cfg, c: c, w: w, tl: tl}
-	t.Cleanup(ev.saveOnFailure)
-	tl.add("cluster up: %s", memberList(c))
-
-	// The clients.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	var durableSeq atomic.Int64
-	for i := range clients {
-		wg.Add(1)
-		go func() { defer wg.Done(); w.runClient(i, cfg.seed, stop) }()
-	}
-	for i := range durableWriters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w.runDurable(i, cfg.seed, func() int { return int(durableSeq.Add(1)) }, stop)
-		}()
-	}
-	stopClients := sync.OnceFunc(func() { close(stop); wg.Wait() })
-	t.Cleanup(stopClients)
+	r := startRun(t, cfg, tl, c, snaps)
 
 	// The faults.
 	nem := &nemesis{c: c, tl: tl, rng: rng}
-	faultCounts := map[faultKind]int{}
+	faultCounts := map[string]int{}
 	end := time.Now().Add(cfg.duration)
 	var faultErr error
 	for i := 0; time.Now().Before(end); i++ {
 		kind := faultCycle[i%len(faultCycle)]
-		faultCounts[kind]++
+		faultCounts[string(kind)]++
+		r.startWindow(string(kind))
 		if err := nem.inject(kind); err != nil {
 			faultErr = fmt.Errorf("fault %q: %v", kind, err)
 			break
@@ -295,288 +283,44 @@ func TestFaults(t *testing.T) {
 		// A quiet moment between faults.
 		time.Sleep(time.Duration(200+rng.IntN(600)) * time.Millisecond)
 	}
+	r.startWindow("")
 	if faultErr != nil {
 		tl.add("STOPPED: %v", faultErr)
 		t.Errorf("the cluster did not recover: %v", faultErr)
-		// Leave nothing cut, stopped or down, and see if it settles.
-		c.heal()
-		for _, m := range c.members {
-			if m.isPaused() {
-				m.resume()
-			}
-			if !m.running() {
-				if err := c.startAndWait(m); err != nil {
-					// The failure is reported; check the others.
-					t.Errorf("%s cannot be restarted; leaving it out of the checks at the end: %v", m.name, err)
-					tl.add("%s left out of the checks at the end", m.name)
-					c.exclude(m)
-				}
-			}
-		}
-		if _, err := c.waitHealthy(healthTimeout); err != nil {
-			// Check what was recorded until then, without the watch
-			// history (the members cannot all be asked).
-			stopClients()
-			tl.add("clients stopped")
-			raw := w.history()
-			ev.history = raw
-			lin := checkLinearizable(t, cfg, tl, ev, raw, nil, false)
-			t.Fatalf("the cluster is still not healthy with every fault removed: %v (the history until then: %s)", err, lin.result)
-		}
+		r.recoverAll(c.heal)
 	}
 
-	// Faults are over: the clients must get answers again.
-	tl.add("faults over; waiting for progress")
-	healedAt := w.now()
-	progressDeadline := time.Now().Add(healthTimeout)
-	for {
-		w.mu.Lock()
-		last := w.lastDone
-		w.mu.Unlock()
-		if last > healedAt {
-			break
-		}
-		if time.Now().After(progressDeadline) {
-			t.Errorf("no client operation succeeded within %v after the faults ended", healthTimeout)
-			break
-		}
-		time.Sleep(pollInterval)
-	}
-	time.Sleep(500 * time.Millisecond) // a little healthy traffic at the end
-	stopClients()
-	tl.add("clients stopped")
-	if err := w.finalReads(); err != nil {
-		t.Error(err)
-	}
-
-	if err := w.writeEnd(); err != nil {
-		t.Error(err)
-	}
-
-	// Durability, and agreement of the members.
-	lost := checkDurability(t, c, w, tl)
-
-	// The members' record of the registers' writes.
-	live := c.live()
-	recs := make([][]testnode.Event, len(live))
-	recErrs := make([]error, len(live))
-	var scan sync.WaitGroup
-	for i, m := range live {
-		scan.Add(1)
-		go func() { defer scan.Done(); recs[i], recErrs[i] = c.scanHistory(m) }()
-	}
-	scan.Wait()
-	var record []testnode.Event
-	recordOK := true
-	for _, err := range recErrs {
-		if err != nil {
-			t.Errorf("reading the history of /lin: %v", err)
-			recordOK = false
-		}
-	}
-	if recordOK {
-		if msg := sameRecords(live, recs); msg != "" {
-			t.Errorf("watch history: %s", msg)
-		}
-		record = recs[0]
-		for _, msg := range checkRecord(record, w) {
-			t.Errorf("watch history: %s", msg)
-			recordOK = false
-		}
-		tl.add("watch history of /lin: %d writes, the same on %d members", len(record), len(live))
-	}
-
-	// Linearizability.
-	raw := w.history()
-	ev.history = raw
-	lin := checkLinearizable(t, cfg, tl, ev, raw, record, recordOK)
-
-	// Index order.
-	idxViolations, idxTotal := checkIndexOrder(w.indexed, 20)
-	for _, v := range idxViolations {
-		t.Errorf("index order: %s", v)
-	}
-
-	// Anomalies: answers no correct member gives.
-	w.mu.Lock()
-	anomalies, anomalyCount := append([]string(nil), w.anomalies...), w.anomalyCount
-	w.mu.Unlock()
-	for _, a := range anomalies {
-		t.Errorf("anomaly: %s", a)
-	}
-
-	// Crashes, and members that served before catching up.
-	crashes, stale := c.crashList(), c.staleList()
-	for _, cr := range crashes {
-		t.Errorf("CRASH: %s", cr)
-	}
-	for _, st := range stale {
-		// A restarted member serves only once it has caught up (README).
-		t.Errorf("STALE AFTER RESTART: %s", st)
-	}
+	out := r.finish()
 
 	// Counts.
-	var lines []string
-	lines = append(lines, fmt.Sprintf("faults run: %v of faults, seed %d", cfg.duration, cfg.seed))
-	lines = append(lines, "operations (kind outcome: count):")
-	for _, s := range w.summary() {
-		lines = append(lines, "  "+s)
-	}
-	lines = append(lines, "faults injected:")
+	var order []string
 	for _, k := range faultCycle {
-		lines = append(lines, fmt.Sprintf("  %s: %d", k, faultCounts[k]))
+		order = append(order, string(k))
 	}
+	lines := []string{fmt.Sprintf("faults run: %v of faults, seed %d", cfg.duration, cfg.seed), "faults injected:"}
+	lines = append(lines, kindLines(order, faultCounts)...)
+	lines = append(lines, "term growth per kind of fault (from its start to the next one's):")
+	lines = append(lines, indent(r.growth.lines())...)
 	var refused, forwarded int64
 	for _, m := range c.members {
 		refused += m.proxy.refused.Load()
 		forwarded += m.proxy.forwarded.Load()
 	}
 	lines = append(lines, fmt.Sprintf("peer messages: %d forwarded, %d refused by partitions", forwarded, refused))
-	violations := 0
-	if lin.result == porcupine.Illegal {
-		violations = 1
-	}
-	lines = append(lines,
-		fmt.Sprintf("linearizability: %s (%d operations on %d keys, checked in %v)", lin.result, lin.ops, registers, lin.took),
-		fmt.Sprintf("unknown outcomes: %d (committed: %d, never took effect: %d, per the watch history)", lin.unknowns, lin.resolved.committed, lin.resolved.absent),
-		fmt.Sprintf("linearizability violations: %d", violations),
-		fmt.Sprintf("index order violations: %d (over %d indexed answers)", idxTotal, len(w.indexed)),
-		fmt.Sprintf("anomalous answers: %d", anomalyCount),
-		fmt.Sprintf("crashes: %d", len(crashes)),
-		fmt.Sprintf("members serving a store behind acknowledged writes right after a restart: %d", len(stale)),
-		fmt.Sprintf("durable writes acknowledged: %d; lost writes: %d", len(w.durable), lost),
-	)
-	summary := strings.Join(lines, "\n")
-	ev.summary = summary
-	t.Logf("summary:\n%s", summary)
-	if cfg.artifacts != "" {
-		ev.saveAll()
-	}
+	lines = append(lines, out.lines(r.w)...)
+	r.report(lines)
 }
 
 func memberList(c *cluster) string {
 	var s []string
 	for _, m := range c.members {
-		s = append(s, fmt.Sprintf("%s (client %s, raft %s via proxy %s)", m.name, m.clientAddr, m.listenAddr, m.proxy.addr()))
+		if m.proxy != nil {
+			s = append(s, fmt.Sprintf("%s (client %s, raft %s via proxy %s)", m.name, m.clientAddr, m.listenAddr, m.raftAddr))
+		} else {
+			s = append(s, fmt.Sprintf("%s (client %s, raft %s)", m.name, m.clientAddr, m.raftAddr))
+		}
 	}
 	return strings.Join(s, ", ")
-}
-
-// checkDurability checks, once the cluster is quiet, that every member
-// (not excluded) holds the same keys and values, that every acknowledged durable write is
-// on every member, and that each member's watch history has it at its
-// index. It returns the number of lost writes.
-func checkDurability(t *testing.T, c *cluster, w *workload, tl *timeline) int {
-	t.Helper()
-	if _, err := c.waitHealthy(healthTimeout); err != nil {
-		t.Errorf("durability: the cluster is not healthy at the end: %v", err)
-		return 0
-	}
-	index, err := c.waitConverged(healthTimeout)
-	if err != nil {
-		t.Errorf("durability: %v", err)
-		return 0
-	}
-	tl.add("every member at store index %d", index)
-
-	live := c.live()
-	trees := make([]map[string]string, len(live))
-	for i, m := range live {
-		tree, _, err := c.tree(m)
-		if err != nil {
-			t.Errorf("durability: listing %s: %v", m.name, err)
-			return 0
-		}
-		trees[i] = tree
-	}
-	for i := 1; i < len(trees); i++ {
-		if diff := treeDiff(trees[0], trees[i], 10); len(diff) > 0 {
-			t.Errorf("members disagree: %s and %s differ in %d keys, among them:\n  %s",
-				live[0].name, live[i].name, len(diff), strings.Join(diff, "\n  "))
-		}
-	}
-
-	w.mu.Lock()
-	acks := append([]durableAck(nil), w.durable...)
-	w.mu.Unlock()
-	sort.Slice(acks, func(i, j int) bool { return acks[i].Index < acks[j].Index })
-
-	lostKeys := map[string]bool{}
-	var lostLines []string
-	for i, m := range live {
-		for _, a := range acks {
-			if got, ok := trees[i][a.Key]; !ok || got != a.Value {
-				lostKeys[a.Key] = true
-				if len(lostLines) < 20 {
-					lostLines = append(lostLines, fmt.Sprintf("%s: acknowledged %s=%s at index %d, found %q (present: %v)", m.name, a.Key, a.Value, a.Index, got, ok))
-				}
-			}
-		}
-	}
-
-	// Each member's history must hold each write at its index.
-	type job struct {
-		m *member
-		a durableAck
-	}
-	jobs := make(chan job)
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	watchBad := 0
-	for range 8 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for j := range jobs {
-				if msg := watchAt(c, j.m, j.a); msg != "" {
-					mu.Lock()
-					watchBad++
-					lostKeys[j.a.Key] = true
-					if len(lostLines) < 40 {
-						lostLines = append(lostLines, msg)
-					}
-					mu.Unlock()
-				}
-			}
-		}()
-	}
-	for _, m := range live {
-		for _, a := range acks {
-			mu.Lock()
-			giveUp := watchBad >= 20
-			mu.Unlock()
-			if giveUp {
-				break
-			}
-			jobs <- job{m, a}
-		}
-	}
-	close(jobs)
-	wg.Wait()
-	for _, l := range lostLines {
-		t.Errorf("LOST WRITE: %s", l)
-	}
-	tl.add("durability: %d acknowledged writes checked on %d members (listing and watch at index), %d lost", len(acks), len(live), len(lostKeys))
-	return len(lostKeys)
-}
-
-// watchAt checks that POST /v1/watch/KEY index=I on m answers at once with
-// the write acknowledged at index I; "" when it does.
-func watchAt(c *cluster, m *member, a durableAck) string {
-	form := strings.NewReader("index=" + strconv.FormatUint(a.Index, 10))
-	resp, err := c.ctl.Post(m.clientURL()+"/v1/watch"+a.Key, "application/x-www-form-urlencoded", form)
-	if err != nil {
-		return fmt.Sprintf("%s: watch %s index=%d: %v (the write is not in its history)", m.name, a.Key, a.Index, err)
-	}
-	defer resp.Body.Close()
-	var e testnode.Event
-	if err := json.NewDecoder(resp.Body).Decode(&e); err != nil || resp.StatusCode != 200 {
-		return fmt.Sprintf("%s: watch %s index=%d: status %d, %v", m.name, a.Key, a.Index, resp.StatusCode, err)
-	}
-	if e.Action != "SET" || e.Key != a.Key || e.Value != a.Value || e.Index != a.Index {
-		return fmt.Sprintf("%s: watch %s index=%d: got %+v, want the SET of %s at that index", m.name, a.Key, a.Index, e, a.Value)
-	}
-	return ""
 }
 
 // treeDiff lists keys whose values differ between two listings.
@@ -671,6 +415,7 @@ type evidence struct {
 	c         *cluster
 	w         *workload
 	tl        *timeline
+	terms     *termWatch
 	history   []porcupine.Operation
 	violation bool
 	summary   string
@@ -727,9 +472,43 @@ func (e *evidence) saveOnFailure() {
 func (e *evidence) saveAll() string {
 	dir := e.directory()
 	e.save("timeline.txt", []byte(e.tl.String()))
+	if e.terms != nil {
+		e.save("terms.txt", []byte(e.terms.evidence()))
+	}
 	if e.summary != "" {
 		e.save("summary.txt", []byte(e.summary+"\n"))
 	}
+	if e.w != nil {
+		e.saveHistory()
+	}
+	members := e.c.members
+	if e.c.spare != nil {
+		// The member that joins and leaves in the membership fault.
+		members = append(members[:len(members):len(members)], e.c.spare)
+	}
+	for _, m := range members {
+		if data, err := os.ReadFile(m.logPath); err == nil {
+			e.save(m.name+".log", data)
+		}
+	}
+	if e.t.Failed() {
+		// The members' data directories, as they are now (running members
+		// may still be writing): raft log, conf, snapshots.
+		for _, m := range members {
+			if _, err := os.Stat(m.dataDir); errors.Is(err, os.ErrNotExist) {
+				continue // never created, or removed by a first start that failed
+			}
+			if err := copyTree(m.dataDir, filepath.Join(dir, m.name+".etcd")); err != nil {
+				e.t.Logf("artifacts: copying %s: %v", m.dataDir, err)
+			}
+		}
+	}
+	return dir
+}
+
+// saveHistory writes the clients' history and their acknowledged durable
+// writes.
+func (e *evidence) saveHistory() {
 	hist := e.history
 	if hist == nil {
 		hist = e.w.history()
@@ -749,26 +528,6 @@ func (e *evidence) saveAll() string {
 	durable, _ := json.Marshal(e.w.durable)
 	e.w.mu.Unlock()
 	e.save("durable-acks.json", durable)
-	members := e.c.members
-	if e.c.spare != nil {
-		// The member that joins and leaves in the membership fault.
-		members = append(members[:len(members):len(members)], e.c.spare)
-	}
-	for _, m := range members {
-		if data, err := os.ReadFile(m.logPath); err == nil {
-			e.save(m.name+".log", data)
-		}
-	}
-	if e.t.Failed() {
-		// The members' data directories, as they are now (running members
-		// may still be writing): raft log, conf, snapshots.
-		for _, m := range members {
-			if err := copyTree(m.dataDir, filepath.Join(dir, m.name+".etcd")); err != nil {
-				e.t.Logf("artifacts: copying %s: %v", m.dataDir, err)
-			}
-		}
-	}
-	return dir
 }
 
 // copyTree copies the regular files below src to dst.

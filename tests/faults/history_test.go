@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -34,41 +33,27 @@ import (
 // scan of the registers' history.
 const endKey = "/lin/end"
 
-// writeEnd writes endKey through whichever member takes it.
-func (w *workload) writeEnd() error {
+// writeEnd writes endKey through whichever member takes it, and returns
+// the index it was acknowledged at.
+func (w *workload) writeEnd() (uint64, error) { return w.writeKey(endKey, "end") }
+
+// writeKey writes key=value through whichever live member takes it, and
+// returns the index it was acknowledged at.
+func (w *workload) writeKey(key, value string) (uint64, error) {
 	deadline := time.Now().Add(healthTimeout)
 	for i := 0; ; i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 		live := w.c.live()
-		a := w.send(ctx, live[i%len(live)], http.MethodPost, "/v1/keys"+endKey, url.Values{"value": {"end"}})
+		a := w.send(ctx, live[i%len(live)], http.MethodPost, "/v1/keys"+key, url.Values{"value": {value}})
 		cancel()
-		if a.err == nil && a.status == http.StatusOK {
-			return nil
+		var e testnode.Event
+		if a.err == nil && a.status == http.StatusOK && testnode.DecodeStrict(a.body, &e) == nil && e.Index > 0 {
+			return e.Index, nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("writing %s: no success within %v (last: %s)", endKey, healthTimeout, a)
+			return 0, fmt.Errorf("writing %s: no success within %v (last: %s)", key, healthTimeout, a)
 		}
 		time.Sleep(pollInterval)
-	}
-}
-
-// scanHistory reads m's watch history of /lin, oldest first, up to endKey.
-func (c *cluster) scanHistory(m *member) ([]testnode.Event, error) {
-	var out []testnode.Event
-	next := uint64(1)
-	for {
-		e, err := c.watchOnce(m, "/lin", next)
-		if err != nil {
-			return out, err
-		}
-		if e.Index < next {
-			return out, fmt.Errorf("%s: watch /lin index=%d answered an older event %+v", m.name, next, e)
-		}
-		if e.Key == endKey {
-			return out, nil
-		}
-		out = append(out, e)
-		next = e.Index + 1
 	}
 }
 
@@ -191,22 +176,4 @@ func resolve(history []porcupine.Operation, rec []testnode.Event) ([]porcupine.O
 		out = append(out, op)
 	}
 	return out, res
-}
-
-// sameRecords compares the members' records; "" when they are identical.
-func sameRecords(members []*member, recs [][]testnode.Event) string {
-	for i := 1; i < len(recs); i++ {
-		if !reflect.DeepEqual(recs[0], recs[i]) {
-			n := min(len(recs[0]), len(recs[i]))
-			for j := 0; j < n; j++ {
-				if recs[0][j] != recs[i][j] {
-					return fmt.Sprintf("%s and %s have different histories of /lin: event %d is %+v on one, %+v on the other",
-						members[0].name, members[i].name, j, recs[0][j], recs[i][j])
-				}
-			}
-			return fmt.Sprintf("%s and %s have different histories of /lin: %d events against %d",
-				members[0].name, members[i].name, len(recs[0]), len(recs[i]))
-		}
-	}
-	return ""
 }

@@ -33,9 +33,9 @@ var joinAnswered = []string{"joined the cluster through", "as a member (asked th
 func (c *cluster) newSpare() error {
 	var join []string
 	for _, m := range c.members {
-		join = append(join, m.proxy.addr())
+		join = append(join, m.raftAddr)
 	}
-	s, err := c.newMember(len(c.members), join)
+	s, err := c.newMember(len(c.members), join, memberFlags)
 	if err != nil {
 		return err
 	}

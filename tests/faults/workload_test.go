@@ -70,6 +70,26 @@ type workload struct {
 	maxIndex     uint64 // the highest index acknowledged for a write
 }
 
+// answeredBetween counts the operations of the registers that got a
+// definite answer between from and to (the workload's clock).
+func (w *workload) answeredBetween(from, to int64) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, r := range w.records {
+		if r.ret >= from && r.ret <= to {
+			n++
+		}
+	}
+	return n
+}
+
+func (w *workload) durableCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.durable)
+}
+
 func (w *workload) maxAcked() uint64 {
 	w.mu.Lock()
 	defer w.mu.Unlock()
