@@ -18,8 +18,12 @@ import (
 	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
 
-// joinRetryInterval is the pause between rounds of join attempts.
-const joinRetryInterval = time.Second
+// joinRetryInterval is how long a round of join attempts lasts, and
+// joinQuickRetry the pause between attempts within a round.
+const (
+	joinRetryInterval = time.Second
+	joinQuickRetry    = 100 * time.Millisecond
+)
 
 // errJoinRefused is a join the cluster answered and refused: trying again
 // cannot help.
@@ -46,36 +50,50 @@ func (c *Config) seedMachines() ([]string, error) {
 }
 
 // joinCluster asks the members at machines to add this node, in up to -r
-// rounds. Any member will do: a follower sends the request on to the leader.
+// rounds of joinRetryInterval. Any member will do: a follower sends the
+// request on to the leader. Within a round the members are asked again
+// every joinQuickRetry: members started together come up within moments
+// of each other, and a joiner that waited a whole round for the first to
+// listen was admitted a second late.
 func (s *raftServer) joinCluster(machines []string) error {
 	client := s.joinClient()
 	defer client.CloseIdleConnections()
 	self := JoinCommand{RaftVersion: raftVersion, Name: s.cfg.Name, RaftURL: s.cfg.RaftURL(), EtcdURL: s.cfg.ClientURL()}
 	for round := 1; round <= s.cfg.JoinRetries; round++ {
-		for _, machine := range machines {
-			seen := s.guard.LeaderChangesSeen()
-			leader, err := joinVia(client, s.peerURL(machine), self, s.identity)
-			if err == nil {
-				log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
-				// The leader may first reach this member with a snapshot,
-				// which is taken only from the leader.
-				if leader != "" {
-					s.guard.LeaderLearned(seen, leader)
+		roundEnd := time.Now().Add(joinRetryInterval)
+		failures := make(map[string]error)
+		for {
+			for _, machine := range machines {
+				seen := s.guard.LeaderChangesSeen()
+				leader, err := joinVia(client, s.peerURL(machine), self, s.identity)
+				if err == nil {
+					log.Printf("raft: joined the cluster through %s as %q", machine, s.cfg.Name)
+					// The leader may first reach this member with a
+					// snapshot, which is taken only from the leader.
+					if leader != "" {
+						s.guard.LeaderLearned(seen, leader)
+					}
+					return nil
 				}
-				return nil
+				if errors.Is(err, errJoinRefused) {
+					return err
+				}
+				failures[machine] = err
 			}
-			if errors.Is(err, errJoinRefused) {
-				return err
+			if !time.Now().Add(joinQuickRetry).Before(roundEnd) {
+				break
 			}
-			log.Printf("raft: cannot join through %s: %v", machine, err)
-		}
-		if round < s.cfg.JoinRetries {
-			log.Printf("raft: cannot join the cluster via the given machines, retrying in %v", joinRetryInterval)
 			select {
 			case <-s.stop:
 				return errors.New("stopped while joining")
-			case <-time.After(joinRetryInterval):
+			case <-time.After(joinQuickRetry):
 			}
+		}
+		for _, machine := range machines {
+			log.Printf("raft: cannot join through %s: %v", machine, failures[machine])
+		}
+		if round < s.cfg.JoinRetries {
+			log.Printf("raft: cannot join the cluster via the given machines, trying again")
 		}
 	}
 	return fmt.Errorf("cannot join the cluster via %s after %d attempts", strings.Join(machines, ", "), s.cfg.JoinRetries)

@@ -197,6 +197,15 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	if err := srv.Start(); err != nil {
 		return nil, fmt.Errorf("start raft: %w", err)
 	}
+	// A node that founds a cluster holds its identity before any peer can
+	// ask for it: members started with it would be told it has none.
+	if srv.IsLogEmpty() {
+		if machines, err := cfg.seedMachines(); err == nil && len(machines) == 0 {
+			if _, err := s.identity.Found(); err != nil {
+				return nil, fmt.Errorf("found a new cluster: %w", err)
+			}
+		}
+	}
 	// Before any peer can reach this node.
 	s.guard.Start()
 	go func() {
