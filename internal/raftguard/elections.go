@@ -65,16 +65,19 @@ func (g *Guard) patience(rng *rand.Rand) time.Duration {
 
 // electionStep does what is due now: a leader without a quorum steps down,
 // a member that has waited out its patience tries to campaign. It returns
-// how long until the next step is due, and whether it tried.
+// how long until the next step is due, and whether it tried. goraft's term
+// is read (through its event loop) only when something is due: an idle
+// member's step costs two locks.
 func (g *Guard) electionStep(patience time.Duration) (time.Duration, bool) {
-	term, state := g.position()
-	switch state {
+	switch g.raft.State() {
 	case raft.Leader:
 		if !g.quorum.heardMajority(time.Now().Add(-g.quorumSilence())) {
-			logf("%q has not heard from a majority of the members for %v: it steps down", g.name, g.quorumSilence())
-			g.moveToTerm(term + 1)
+			if term, state := g.position(); state == raft.Leader {
+				logf("%q has not heard from a majority of the members for %v: it steps down", g.name, g.quorumSilence())
+				g.moveToTerm(term + 1)
+			}
 		}
-		return g.election / 2, false
+		return g.election, false
 	case raft.Follower, raft.Candidate, raft.Snapshotting:
 	default:
 		return g.election, false
@@ -87,6 +90,7 @@ func (g *Guard) electionStep(patience time.Duration) (time.Duration, bool) {
 	if silent < patience {
 		return patience - silent, false
 	}
+	term, _ := g.position()
 	g.campaign(term)
 	return 0, true
 }
