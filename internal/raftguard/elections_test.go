@@ -28,18 +28,25 @@ func (n *memNet) steadyFor(d time.Duration, leader *memNode, term uint64) {
 	}
 }
 
+// threeMembers founds a cluster of A, B and C, and returns its leader and
+// the name of a follower.
+func threeMembers(t *testing.T) (net *memNet, leader *memNode, follower string) {
+	net = newMemNet(t)
+	net.found("A", "B", "C")
+	leader = net.oneLeader(5 * time.Second)
+	follower = "B"
+	if leader.name == "B" {
+		follower = "C"
+	}
+	return net, leader, follower
+}
+
 // TestACutOffMemberCannotRaiseTheTerm: a member that hears no leader asks
 // the others for pre-votes; they hear the leader and refuse, so it never
 // campaigns, its term stays, and when it can talk again nobody is deposed.
 func TestACutOffMemberCannotRaiseTheTerm(t *testing.T) {
-	net := newMemNet(t)
-	net.found("A", "B", "C")
-	leader := net.oneLeader(5 * time.Second)
+	net, leader, other := threeMembers(t)
 	term := leader.guard.Term()
-	other := "B"
-	if leader.name == "B" {
-		other = "C"
-	}
 	net.isolate(other)
 	net.steadyFor(15*testElection, leader, term)
 	net.heal()
@@ -53,14 +60,8 @@ func TestACutOffMemberCannotRaiseTheTerm(t *testing.T) {
 // leader, though the leader hears it, must not depose the leader the
 // others follow.
 func TestAOneWayCutDoesNotDeposeTheLeader(t *testing.T) {
-	net := newMemNet(t)
-	net.found("A", "B", "C")
-	leader := net.oneLeader(5 * time.Second)
+	net, leader, deaf := threeMembers(t)
 	term := leader.guard.Term()
-	deaf := "B"
-	if leader.name == "B" {
-		deaf = "C"
-	}
 	net.cutOff(leader.name, deaf)
 	net.steadyFor(15*testElection, leader, term)
 	net.heal()
