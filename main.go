@@ -35,7 +35,7 @@ var releaseVersion = "v0.1.2"
 var raftVersion = releaseVersion
 
 func main() {
-	go boundHeapGrowth()
+	boundHeapGrowth()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
