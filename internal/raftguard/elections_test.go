@@ -72,9 +72,7 @@ func TestAOneWayCutDoesNotDeposeTheLeader(t *testing.T) {
 // instead of waiting to be voted out; the others elect one of their own,
 // and after the cut heals there is one leader, which the old one follows.
 func TestALeaderCutOffStepsDown(t *testing.T) {
-	net := newMemNet(t)
-	net.found("A", "B", "C")
-	old := net.oneLeader(5 * time.Second)
+	net, old, _ := threeMembers(t)
 	term := old.guard.Term()
 	net.isolate(old.name)
 	net.waitFor(old.guard.quorumSilence()+5*testElection, old.name+" to step down", func() bool {
@@ -96,9 +94,7 @@ func TestALeaderCutOffStepsDown(t *testing.T) {
 // TestTheOthersElectWhenTheLeaderStops: a dead leader is replaced within a
 // few election timeouts, in the next term or so.
 func TestTheOthersElectWhenTheLeaderStops(t *testing.T) {
-	net := newMemNet(t)
-	net.found("A", "B", "C")
-	old := net.oneLeader(5 * time.Second)
+	net, old, _ := threeMembers(t)
 	term := old.guard.Term()
 	net.isolate(old.name)
 	old.stop()
