@@ -13,7 +13,7 @@ RUN_ARGS ?= -n node1 -d node1.etcd
 # exceeded" (go.dev/issue/75804, fixed in go1.27).
 FUZZTIME ?=
 
-.PHONY: build run test vet fmt-check fuzz bench bench-store bench-tools clean faults
+.PHONY: build run test prereqs vet fmt-check fuzz bench bench-store bench-tools clean faults
 
 build:
 	$(GO) build -o $(BIN) .
@@ -23,9 +23,13 @@ run: build
 
 # The store's benchmarks run once each, so that they keep compiling and
 # running; their timings mean nothing here (`make bench-store` times them).
-test: vet fmt-check
+test: prereqs vet fmt-check
 	$(GO) test -race -count=1 -timeout 8m ./...
 	$(GO) test -run=NONE -bench=. -benchtime=1x ./store/
+
+# The programs the tests need besides Go, checked before anything is built.
+prereqs:
+	@tools/prereqs check
 
 vet:
 	$(GO) vet ./...
