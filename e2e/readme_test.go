@@ -309,6 +309,8 @@ func (r *readmeRun) block(sh string, output *string) {
 		case words[0] == "make" && len(words) == 2 && words[1] == "build":
 			// testnode builds the binary.
 		case words[0] == "make" && len(words) == 2 && words[1] == "test":
+		case words[0] == "sudo" && len(words) > 3 && words[1] == "apt-get":
+			// Getting started's install line: TestGettingStartedInstallsWhatTheTestsUse checks it.
 		case words[0] == "make" && len(words) == 2 && words[1] == "run":
 			r.start(r.makeRunArgs())
 		case words[0] == "./bin/etcd":
