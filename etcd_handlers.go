@@ -71,6 +71,7 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/stats/self", readOnly(h.selfStats))
 	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
 	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
+	r.Handle("/", web.SendBrowsersToPage(http.HandlerFunc(notFound)))
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
 	return h.cors.wrap(cleanPaths(r))

@@ -52,7 +52,7 @@ func New(st *store.Store, durable func() error, done <-chan struct{}) *Dashboard
 	}
 	d.handler = PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != eventsPath {
-			http.NotFound(w, r)
+			notFound(w, r)
 			return
 		}
 		d.stream(w, r)
@@ -88,13 +88,13 @@ var errStopped = errors.New("the node is stopping")
 // writeTimeout.
 func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		http.Error(w, "the event stream takes GET", http.StatusMethodNotAllowed)
+		methodNotAllowed(w, r, "GET")
 		return
 	}
 	since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 	if err != nil || since == 0 {
-		http.Error(w, "want ?since=N: the index after the last event seen, or after a listing's index", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, etcderr.New(etcderr.IndexNaN,
+			"since: want the index after the last event seen, or after a listing's index"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -55,8 +55,7 @@ func PageFiles(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "the dashboard is read-only", http.StatusMethodNotAllowed)
+			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
 		h := w.Header()
@@ -83,17 +82,26 @@ func isPageFile(name string) bool {
 // Prefix, and passes the page's reads (the client API under /v1/ and the
 // event stream) to api, the client port's handler. Only GET and HEAD get
 // through: the page needs nothing else, and the -w address must not become
-// a way to write.
+// a way to write. Its errors are JSON, as the client port's.
 func Site(api http.Handler) http.Handler {
 	files := PageFiles(api)
-	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The same page as at Prefix: it names its files by absolute paths.
-		r2 := r.Clone(r.Context())
-		r2.URL.Path, r2.URL.RawPath = Prefix, ""
-		files.ServeHTTP(w, r2)
-	}))
-	mux.Handle("GET "+Prefix, files)
-	mux.Handle("GET /v1/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		switch {
+		case r.URL.Path == "/":
+			// The same page as at Prefix: it names its files by absolute paths.
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = Prefix, ""
+			files.ServeHTTP(w, r2)
+		case strings.HasPrefix(r.URL.Path, Prefix):
+			files.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/v1/"):
+			api.ServeHTTP(w, r)
+		default:
+			notFound(w, r)
+		}
+	})
 }
