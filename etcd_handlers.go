@@ -44,7 +44,7 @@ type clientHandlers struct {
 func newClientHandlers(cfg *Config, st *store.Store, rs *raftServer) *clientHandlers {
 	closing := make(chan struct{})
 	return &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS), closing: closing,
-		dashboard: web.New(st, rs.awaitDurable, closing)}
+		dashboard: web.New(st, rs.awaitDurable, rs.dashboardContact, closing)}
 }
 
 // close ends pending watches with an error, so that stopping the node does

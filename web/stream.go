@@ -15,8 +15,9 @@ import (
 // Dashboard serves the page under Prefix on the client port, and the stream
 // of the store's events it follows.
 type Dashboard struct {
-	store   *store.Store
-	durable func() error
+	store     *store.Store
+	durable   func() error
+	contactOf func() Contact
 	done    <-chan struct{}
 	handler http.Handler
 
@@ -41,21 +42,26 @@ const (
 
 // New returns the dashboard of the node whose store is st. durable returns
 // once every write the store shows is on disk, as the node's reads wait
-// for; an error from it ends the stream. Streams end when done is closed.
-func New(st *store.Store, durable func() error, done <-chan struct{}) *Dashboard {
+// for; an error from it ends the stream. contact is what the node knows of
+// its followers (nil: nothing). Streams end when done is closed.
+func New(st *store.Store, durable func() error, contact func() Contact, done <-chan struct{}) *Dashboard {
 	d := &Dashboard{
 		store:        st,
 		durable:      durable,
+		contactOf:    contact,
 		done:         done,
 		writeTimeout: defaultWriteTimeout,
 		keepAlive:    defaultKeepAlive,
 	}
 	d.handler = PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != eventsPath {
+		switch r.URL.Path {
+		case eventsPath:
+			d.stream(w, r)
+		case contactPath:
+			d.contact(w, r)
+		default:
 			notFound(w, r)
-			return
 		}
-		d.stream(w, r)
 	}))
 	return d
 }

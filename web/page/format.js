@@ -31,3 +31,18 @@ export function ttlText(expires) {
 export function cut(value, length) {
   return value.length > length ? value.slice(0, length) + "…" : value;
 }
+
+/** durationText is a duration given in seconds, in whole seconds. */
+export function durationText(seconds) {
+  const s = Math.floor(seconds);
+  if (s < 1) {
+    return "under 1s";
+  }
+  if (s < 3600) {
+    return s < 60 ? `${s}s` : `${Math.floor(s / 60)}m ${s % 60}s`;
+  }
+  if (s < 86400) {
+    return `${Math.floor(s / 3600)}h ${Math.floor(s / 60) % 60}m`;
+  }
+  return `${Math.floor(s / 86400)}d ${Math.floor(s / 3600) % 24}h`;
+}
