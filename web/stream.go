@@ -18,8 +18,8 @@ type Dashboard struct {
 	store     *store.Store
 	durable   func() error
 	contactOf func() Contact
-	done    <-chan struct{}
-	handler http.Handler
+	done      <-chan struct{}
+	handler   http.Handler
 
 	// writeTimeout bounds one write to a browser. One that does not take
 	// the events in that time has fallen behind, or is gone: its connection
