@@ -74,6 +74,7 @@ func (h *clientHandlers) router() http.Handler {
 	r.Handle("/", web.SendBrowsersToPage(http.HandlerFunc(notFound)))
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
+	h.dashboard.ReadsFrom(r)
 	return h.cors.wrap(cleanPaths(r))
 }
 

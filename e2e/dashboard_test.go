@@ -567,3 +567,32 @@ func TestDashboardShowsADeadMember(t *testing.T) {
 func memberReplication(name string) string {
 	return fmt.Sprintf(`document.querySelector(%s)?.lastElementChild.textContent`, jsString(`#members tr[data-member=`+jsString(name)+`]`))
 }
+
+// TestDashboardOpenedLate: a page opened after changes shows the latest of
+// them, from the node's history, marked as made before it opened, then the
+// new ones as they happen, each once.
+func TestDashboardOpenedLate(t *testing.T) {
+	b := newBrowser(t)
+	n := startNode(t, "node1")
+	n.set("/config/db/host", "10.0.0.1")
+	n.set("/gone", "soon")
+	n.do(http.MethodDelete, "/v1/keys/gone", nil)
+
+	b.open(n.url("/dashboard/"))
+	b.waitUntil(readyTimeout, "the changes made before the page opened, in its feed",
+		`document.body.dataset.stream === "live" && `+feedHas("/config/db/host", "SET")+` && `+feedHas("/gone", "DELETE")+` && `+
+			`document.querySelector('#feed li[data-key="/gone"]').classList.contains("earlier")`)
+	written := n.set("/after", "made once the page was open")
+	b.waitUntil(shownWithin, "a new change above them", fmt.Sprintf(
+		`document.querySelector("#feed li").dataset.index === "%d" && !document.querySelector("#feed li").classList.contains("earlier")`, written.Index))
+	if dup := evaluate[string](b, `(() => {
+		const seen = new Set();
+		for (const li of document.querySelectorAll("#feed li[data-index]")) {
+			if (seen.has(li.dataset.index)) return li.dataset.index;
+			seen.add(li.dataset.index);
+		}
+		return "";
+	})()`); dup != "" {
+		t.Errorf("the feed shows the event of index %s twice", dup)
+	}
+}

@@ -18,6 +18,7 @@ type Dashboard struct {
 	store     *store.Store
 	durable   func() error
 	contactOf func() Contact
+	api       http.Handler // the client API, for the page's first reads
 	done      <-chan struct{}
 	handler   http.Handler
 
@@ -53,7 +54,7 @@ func New(st *store.Store, durable func() error, contact func() Contact, done <-c
 		writeTimeout: defaultWriteTimeout,
 		keepAlive:    defaultKeepAlive,
 	}
-	d.handler = PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	files := PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case eventsPath:
 			d.stream(w, r)
@@ -63,6 +64,13 @@ func New(st *store.Store, durable func() error, contact func() Contact, done <-c
 			notFound(w, r)
 		}
 	}))
+	d.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Prefix {
+			d.page(w, r)
+			return
+		}
+		files.ServeHTTP(w, r)
+	})
 	return d
 }
 
