@@ -5,7 +5,7 @@
 // once a second.
 
 import { APIError, Redirected, getJSON } from "./api.js";
-import { durationText } from "./format.js";
+import { durationText, goDurationSeconds } from "./format.js";
 
 const interval = 1000;
 
@@ -64,7 +64,7 @@ export class ClusterView {
     this.doc.body.dataset.node = "ok";
     this.status.textContent = leader === ""
       ? "no leader: writes wait for an election"
-      : `serving · leader ${leader} for ${uptimeText(self.leaderInfo.uptime)}`;
+      : `serving · leader ${leader} for ${durationText(goDurationSeconds(self.leaderInfo.uptime))}`;
   }
 
   showFailure(err) {
@@ -147,13 +147,4 @@ function replication(name, self, followers, contact) {
     return { health: "up", text: "no append answered yet" };
   }
   return { health: "up", text: `${f.latency.current.toFixed(2)} ms (avg ${f.latency.average.toFixed(2)})` };
-}
-
-/** uptimeText is a Go duration ("1h2m3.456s") in whole seconds. */
-function uptimeText(uptime) {
-  let seconds = 0;
-  for (const [, n, unit] of uptime.matchAll(/([\d.]+)(h|ms|m|s|µs|us|ns)/g)) {
-    seconds += Number(n) * { h: 3600, m: 60, s: 1, ms: 1e-3, "µs": 1e-6, us: 1e-6, ns: 1e-9 }[unit];
-  }
-  return durationText(seconds);
 }

@@ -46,3 +46,18 @@ export function durationText(seconds) {
   }
   return `${Math.floor(s / 86400)}d ${Math.floor(s / 3600) % 24}h`;
 }
+
+/** goDurationSeconds reads a duration as Go writes it ("1h2m3.5s", "12ms") in seconds. */
+export function goDurationSeconds(text) {
+  const unit = { h: 3600, m: 60, s: 1, ms: 1e-3, "µs": 1e-6, us: 1e-6, ns: 1e-9 };
+  let seconds = 0;
+  for (const [, n, u] of text.matchAll(/([\d.]+)(h|ms|m|s|µs|us|ns)/g)) {
+    seconds += Number(n) * unit[u];
+  }
+  return Math.round(seconds * 1e9) / 1e9;
+}
+
+/** byteSize is the length of a value in bytes, as the node stores it (UTF-8). */
+export function byteSize(value) {
+  return new TextEncoder().encode(value).length;
+}
