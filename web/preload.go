@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // The page is served with the node's state in it: the answers to the
@@ -21,6 +22,12 @@ var preloadedReads = []string{"/v1/stats/self", "/v1/keys/_etcd/machines", "/v1/
 
 // recentEvents is how many of the latest events a page shows as it opens.
 const recentEvents = 100
+
+// preloadWait bounds how long the page waits for its first reads: a new
+// leader without a quorum holds reads for as long as a write would wait,
+// and the page must show that rather than nothing. Past it, the page is
+// served without them and reads the node itself.
+const preloadWait = time.Second
 
 // preloaded is the page's data block.
 type preloaded struct {
@@ -41,7 +48,16 @@ func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
 		methodNotAllowed(w, r, "GET, HEAD")
 		return
 	}
-	block, err := json.Marshal(d.preload(r))
+	ready := make(chan preloaded, 1)
+	go func() { ready <- d.preload(r) }()
+	var p preloaded
+	timer := time.NewTimer(preloadWait)
+	select {
+	case p = <-ready:
+	case <-timer.C:
+	}
+	timer.Stop()
+	block, err := json.Marshal(p)
 	if err != nil {
 		block = []byte("{}")
 	}

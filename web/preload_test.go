@@ -62,3 +62,16 @@ func TestPageHoldsTheNodesState(t *testing.T) {
 		t.Errorf("the recent events: %+v; want those of indexes 1 to %d, the listing's", p.Recent, listed)
 	}
 }
+
+// A node whose reads wait (a leader without a quorum) still serves its
+// page, without its state, which the page then reads itself.
+func TestPageDoesNotWaitForStuckReads(t *testing.T) {
+	release := make(chan struct{})
+	defer close(release)
+	d := New(store.New(1), func() error { return nil }, nil, nil)
+	d.ReadsFrom(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-release }))
+	resp := get(t, d, http.MethodGet, Prefix)
+	if html := body(t, resp); resp.StatusCode != http.StatusOK || !strings.Contains(html, `id="preloaded">{"reads":null,"recent":null}</script>`) {
+		t.Fatalf("GET %s while reads wait: %s\n%s", Prefix, resp.Status, html)
+	}
+}
