@@ -1,7 +1,7 @@
 // The selected key: its whole value, its size, the index of its last
 // change, and when it expires.
 
-import { byteSize, isInternal, ttlText } from "./format.js";
+import { byteSize, isInternal, timeLeft } from "./format.js";
 
 export class KeyDetail {
   constructor(doc) {
@@ -37,7 +37,7 @@ export class KeyDetail {
         ? `${file.changed} (its last change)`
         : `at most ${file.listed} (the listing's: v1 does not say when a key last changed)`);
       if (file.expires !== null) {
-        this.left = add("ttl", ttlText(file.expires));
+        this.left = add("ttl", timeLeft(file.expires));
         add("expires", new Date(file.expires).toISOString());
       } else {
         add("ttl", "none: it never expires");
@@ -51,7 +51,7 @@ export class KeyDetail {
 
   countDown() {
     if (this.left) {
-      this.left.textContent = ttlText(this.file.expires);
+      this.left.textContent = timeLeft(this.file.expires);
     }
   }
 }

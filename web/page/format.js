@@ -12,19 +12,27 @@ export function parseTime(text) {
   return text ? Date.parse(text.replace(/(\.\d{3})\d+/, "$1")) : null;
 }
 
-/** ttlText is the time a key has left, counted against the node's clock. */
-export function ttlText(expires) {
+/** timeLeft is the time a key has left, counted against the node's clock. */
+export function timeLeft(expires) {
   const seconds = Math.ceil((expires - now()) / 1000);
   if (seconds <= 0) {
-    return "expiring…";
+    return expiring;
   }
   if (seconds < 120) {
-    return `ttl ${seconds}s`;
+    return `${seconds}s`;
   }
   if (seconds < 7200) {
-    return `ttl ${Math.floor(seconds / 60)}m ${seconds % 60}s`;
+    return `${Math.floor(seconds / 60)}m ${seconds % 60}s`;
   }
-  return `ttl ${Math.floor(seconds / 3600)}h ${Math.floor(seconds / 60) % 60}m`;
+  return `${Math.floor(seconds / 3600)}h ${Math.floor(seconds / 60) % 60}m`;
+}
+
+const expiring = "expiring…";
+
+/** ttlText is timeLeft for a row of the tree. */
+export function ttlText(expires) {
+  const left = timeLeft(expires);
+  return left === expiring ? left : `ttl ${left}`;
 }
 
 /** cut shortens a long value for a row; the detail shows it whole. */
