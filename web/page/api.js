@@ -59,6 +59,9 @@ const preloaded = (() => {
   }
 })();
 const preloadedReads = new Map(Object.entries(preloaded.reads ?? {}));
+// The page makes its first reads as its scripts run, before any timer
+// fires: an answer not used by then would be stale when asked for later.
+setTimeout(() => preloadedReads.clear(), 0);
 
 /** recentEvents are the latest events before the page opened, oldest first. */
 export const recentEvents = preloaded.recent ?? [];
