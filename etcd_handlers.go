@@ -44,7 +44,7 @@ type clientHandlers struct {
 func newClientHandlers(cfg *Config, st *store.Store, rs *raftServer) *clientHandlers {
 	closing := make(chan struct{})
 	return &clientHandlers{cfg: cfg, store: st, raft: rs, cors: newCORSPolicy(cfg.CORS), closing: closing,
-		dashboard: web.New(st, rs.awaitDurable, closing)}
+		dashboard: web.New(st, rs.awaitDurable, rs.dashboardContact, closing)}
 }
 
 // close ends pending watches with an error, so that stopping the node does
@@ -71,8 +71,10 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/stats/self", readOnly(h.selfStats))
 	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
 	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
+	r.Handle("/", web.SendBrowsersToPage(http.HandlerFunc(notFound)))
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
+	h.dashboard.ReadsFrom(r)
 	return h.cors.wrap(cleanPaths(r))
 }
 

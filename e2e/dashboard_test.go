@@ -444,6 +444,7 @@ func (b *browser) state() string {
 		status: document.getElementById("node-status").textContent,
 		streamStatus: document.getElementById("stream-status").textContent,
 		notice: document.getElementById("notice").textContent,
+		members: [...document.querySelectorAll("#members tbody tr")].map((tr) => [...tr.cells].map((td) => td.textContent).join(" | ")),
 		keys: [...document.querySelectorAll("#tree li")].slice(0, 20).map((li) => li.dataset.key + " " + (li.querySelector(".value")?.textContent ?? "")),
 		feed: [...document.querySelectorAll("#feed li")].slice(0, 10).map((li) => li.textContent),
 	})`)
@@ -526,4 +527,72 @@ func valueIs(key, want string) string {
 func feedHas(key, action string) string {
 	return fmt.Sprintf(`document.querySelector(%s) !== null`,
 		jsString(`#feed li[data-key=`+jsString(key)+`][data-action=`+jsString(action)+`]`))
+}
+
+// TestDashboardShowsADeadMember: on the leader's page, a follower killed
+// with kill -9 shows as down, with how long it has been silent, while the
+// other keeps its latency; once it restarts it shows as up again.
+func TestDashboardShowsADeadMember(t *testing.T) {
+	b := newBrowser(t)
+	c := newCluster(t)
+	n1 := c.add("node1")
+	c.add("node2", "-C", n1.raftAddr())
+	c.add("node3", "-C", n1.raftAddr())
+	leader := c.waitMembership(electionTimeout)
+	var followers []*node
+	for _, m := range c.running() {
+		if m != leader {
+			followers = append(followers, m)
+		}
+	}
+	victim, other := followers[0], followers[1]
+	const latency = `/^\d+\.\d+ ms \(avg \d+\.\d+\)$/`
+	b.open(leader.url("/dashboard/"))
+	b.waitUntil(readyTimeout, "the leader's page to show both followers answering",
+		textIs("#node-state", "leader")+` && `+latency+`.test(`+memberReplication(victim.name)+`) && `+latency+`.test(`+memberReplication(other.name)+`)`)
+
+	victim.crash()
+	b.waitUntil(electionTimeout, "the killed follower shown as down, with how long it has been silent",
+		`/^down: silent for (under 1s|\d+s)/.test(`+memberReplication(victim.name)+`) && `+latency+`.test(`+memberReplication(other.name)+`)`)
+	b.waitUntil(electionTimeout, "the silence to count up", `/^down: silent for [2-9]s/.test(`+memberReplication(victim.name)+`)`)
+	if leaderNow := agreedLeader(c); leaderNow != leader {
+		t.Fatalf("the leader changed while a follower was down: the page is no longer the leader's")
+	}
+
+	victim.restart()
+	b.waitUntil(readyTimeout, "the restarted follower shown as up again", latency+`.test(`+memberReplication(victim.name)+`)`)
+}
+
+// memberReplication is the text of a member's replication cell.
+func memberReplication(name string) string {
+	return fmt.Sprintf(`document.querySelector(%s)?.lastElementChild.textContent`, jsString(`#members tr[data-member=`+jsString(name)+`]`))
+}
+
+// TestDashboardOpenedLate: a page opened after changes shows the latest of
+// them, from the node's history, marked as made before it opened, then the
+// new ones as they happen, each once.
+func TestDashboardOpenedLate(t *testing.T) {
+	b := newBrowser(t)
+	n := startNode(t, "node1")
+	n.set("/config/db/host", "10.0.0.1")
+	n.set("/gone", "soon")
+	n.do(http.MethodDelete, "/v1/keys/gone", nil)
+
+	b.open(n.url("/dashboard/"))
+	b.waitUntil(readyTimeout, "the changes made before the page opened, in its feed",
+		`document.body.dataset.stream === "live" && `+feedHas("/config/db/host", "SET")+` && `+feedHas("/gone", "DELETE")+` && `+
+			`document.querySelector('#feed li[data-key="/gone"]').classList.contains("earlier")`)
+	written := n.set("/after", "made once the page was open")
+	b.waitUntil(shownWithin, "a new change above them", fmt.Sprintf(
+		`document.querySelector("#feed li").dataset.index === "%d" && !document.querySelector("#feed li").classList.contains("earlier")`, written.Index))
+	if dup := evaluate[string](b, `(() => {
+		const seen = new Set();
+		for (const li of document.querySelectorAll("#feed li[data-index]")) {
+			if (seen.has(li.dataset.index)) return li.dataset.index;
+			seen.add(li.dataset.index);
+		}
+		return "";
+	})()`); dup != "" {
+		t.Errorf("the feed shows the event of index %s twice", dup)
+	}
 }

@@ -15,10 +15,12 @@ import (
 // Dashboard serves the page under Prefix on the client port, and the stream
 // of the store's events it follows.
 type Dashboard struct {
-	store   *store.Store
-	durable func() error
-	done    <-chan struct{}
-	handler http.Handler
+	store     *store.Store
+	durable   func() error
+	contactOf func() Contact
+	api       http.Handler // the client API, for the page's first reads
+	done      <-chan struct{}
+	handler   http.Handler
 
 	// writeTimeout bounds one write to a browser. One that does not take
 	// the events in that time has fallen behind, or is gone: its connection
@@ -41,22 +43,34 @@ const (
 
 // New returns the dashboard of the node whose store is st. durable returns
 // once every write the store shows is on disk, as the node's reads wait
-// for; an error from it ends the stream. Streams end when done is closed.
-func New(st *store.Store, durable func() error, done <-chan struct{}) *Dashboard {
+// for; an error from it ends the stream. contact is what the node knows of
+// its followers (nil: nothing). Streams end when done is closed.
+func New(st *store.Store, durable func() error, contact func() Contact, done <-chan struct{}) *Dashboard {
 	d := &Dashboard{
 		store:        st,
 		durable:      durable,
+		contactOf:    contact,
 		done:         done,
 		writeTimeout: defaultWriteTimeout,
 		keepAlive:    defaultKeepAlive,
 	}
-	d.handler = PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != eventsPath {
-			http.NotFound(w, r)
+	files := PageFiles(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case eventsPath:
+			d.stream(w, r)
+		case contactPath:
+			d.contact(w, r)
+		default:
+			notFound(w, r)
+		}
+	}))
+	d.handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == Prefix {
+			d.page(w, r)
 			return
 		}
-		d.stream(w, r)
-	}))
+		files.ServeHTTP(w, r)
+	})
 	return d
 }
 
@@ -88,13 +102,13 @@ var errStopped = errors.New("the node is stopping")
 // writeTimeout.
 func (d *Dashboard) stream(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", "GET")
-		http.Error(w, "the event stream takes GET", http.StatusMethodNotAllowed)
+		methodNotAllowed(w, r, "GET")
 		return
 	}
 	since, err := strconv.ParseUint(r.URL.Query().Get("since"), 10, 64)
 	if err != nil || since == 0 {
-		http.Error(w, "want ?since=N: the index after the last event seen, or after a listing's index", http.StatusBadRequest)
+		writeError(w, http.StatusBadRequest, etcderr.New(etcderr.IndexNaN,
+			"since: want the index after the last event seen, or after a listing's index"))
 		return
 	}
 	w.Header().Set("Content-Type", "text/event-stream")

@@ -34,7 +34,7 @@ type fixture struct {
 func newFixture(t *testing.T, historySize int) *fixture {
 	t.Helper()
 	f := &fixture{t: t, store: store.New(historySize), done: make(chan struct{})}
-	f.dash = New(f.store, func() error { return nil }, f.done)
+	f.dash = New(f.store, func() error { return nil }, nil, f.done)
 	f.server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f.streams.Add(1)
 		defer f.streams.Add(-1)

@@ -30,7 +30,7 @@ var embedded embed.FS
 // page holds the page's files, at the root of the file system.
 var page = must(fs.Sub(embedded, "page"))
 
-func must(f fs.FS, err error) fs.FS {
+func must[T any](f T, err error) T {
 	if err != nil {
 		panic(err)
 	}
@@ -55,19 +55,25 @@ func PageFiles(next http.Handler) http.Handler {
 			return
 		}
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			w.Header().Set("Allow", "GET, HEAD")
-			http.Error(w, "the dashboard is read-only", http.StatusMethodNotAllowed)
+			methodNotAllowed(w, r, "GET, HEAD")
 			return
 		}
-		h := w.Header()
-		h.Set("Content-Security-Policy", contentPolicy)
-		h.Set("X-Content-Type-Options", "nosniff")
+		pageHeaders(w.Header())
 		// A new binary may bring a new page: the browser asks each time,
 		// which costs little for files this small.
-		h.Set("Cache-Control", "no-cache")
+		w.Header().Set("Cache-Control", "no-cache")
 		files.ServeHTTP(w, r)
 	})
 }
+
+func pageHeaders(h http.Header) {
+	h.Set("Content-Security-Policy", contentPolicy)
+	h.Set("X-Content-Type-Options", "nosniff")
+}
+
+// indexHTML is the page itself, into which the dashboard puts the node's
+// state (see preload.go).
+var indexHTML = string(must(fs.ReadFile(page, "index.html")))
 
 // isPageFile reports whether name, relative to Prefix, is one of the page's
 // files; "" is the page itself.
@@ -83,17 +89,28 @@ func isPageFile(name string) bool {
 // Prefix, and passes the page's reads (the client API under /v1/ and the
 // event stream) to api, the client port's handler. Only GET and HEAD get
 // through: the page needs nothing else, and the -w address must not become
-// a way to write.
+// a way to write. Its errors are JSON, as the client port's.
 func Site(api http.Handler) http.Handler {
 	files := PageFiles(api)
-	mux := http.NewServeMux()
-	mux.Handle("GET /{$}", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// The same page as at Prefix: it names its files by absolute paths.
-		r2 := r.Clone(r.Context())
-		r2.URL.Path, r2.URL.RawPath = Prefix, ""
-		files.ServeHTTP(w, r2)
-	}))
-	mux.Handle("GET "+Prefix, files)
-	mux.Handle("GET /v1/", api)
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			methodNotAllowed(w, r, "GET, HEAD")
+			return
+		}
+		switch {
+		case r.URL.Path == "/" || r.URL.Path == Prefix:
+			// The same page as at Prefix, which names its files by
+			// absolute paths, and holds the node's state: the client
+			// port's handler serves it (see Dashboard.page).
+			r2 := r.Clone(r.Context())
+			r2.URL.Path, r2.URL.RawPath = Prefix, ""
+			api.ServeHTTP(w, r2)
+		case strings.HasPrefix(r.URL.Path, Prefix):
+			files.ServeHTTP(w, r)
+		case strings.HasPrefix(r.URL.Path, "/v1/"):
+			api.ServeHTTP(w, r)
+		default:
+			notFound(w, r)
+		}
+	})
 }

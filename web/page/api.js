@@ -48,8 +48,31 @@ export async function get(path) {
   return text;
 }
 
+// The node's state as it served the page (see web/preload.go): the answers
+// to the page's first reads, so that its first paint shows them, and the
+// latest events. Each answer is used once; the node is asked after that.
+const preloaded = (() => {
+  try {
+    return JSON.parse(document.getElementById("preloaded")?.textContent ?? "{}");
+  } catch {
+    return {};
+  }
+})();
+const preloadedReads = new Map(Object.entries(preloaded.reads ?? {}));
+// The page makes its first reads as its scripts run, before any timer
+// fires: an answer not used by then would be stale when asked for later.
+setTimeout(() => preloadedReads.clear(), 0);
+
+/** recentEvents are the latest events before the page opened, oldest first. */
+export const recentEvents = preloaded.recent ?? [];
+
 /** getJSON returns the decoded body of a 200 answer to GET path. */
 export async function getJSON(path) {
+  if (preloadedReads.has(path)) {
+    const body = preloadedReads.get(path);
+    preloadedReads.delete(path);
+    return body;
+  }
   return JSON.parse(await get(path));
 }
 

@@ -1,5 +1,6 @@
 // The dashboard: it wires the views to the node that served the page.
 
+import { recentEvents } from "./api.js";
 import { ClusterView } from "./cluster.js";
 import { KeyDetail } from "./detail.js";
 import { EventFeed } from "./feed.js";
@@ -29,6 +30,7 @@ const stream = new EventStream(document, {
   },
 });
 
+feed.add(recentEvents, true);
 new ClusterView(document).start();
 follow();
 

@@ -1,9 +1,11 @@
 // The node and its cluster: this node's name, raft state and leader, and
 // every member with its URLs and, when this node leads, how long each
-// follower takes to answer its appends. The API pushes none of this, so it
-// is read once a second.
+// follower takes to answer its appends, or how long it has been silent
+// once it stopped answering. The API pushes none of this, so it is read
+// once a second.
 
 import { APIError, Redirected, getJSON } from "./api.js";
+import { durationText, goDurationSeconds } from "./format.js";
 
 const interval = 1000;
 
@@ -36,9 +38,13 @@ export class ClusterView {
     const self = await getJSON("/v1/stats/self");
     const machines = await getJSON("/v1/keys/_etcd/machines");
     let followers = null;
+    let contact = null;
     if (self.state === "leader") {
       try {
         followers = (await getJSON("/v1/stats/leader")).followers;
+        // The leader's word on when each follower last answered: the
+        // counts above keep a dead follower's last latency.
+        contact = (await getJSON("/dashboard/contact")).followers ?? {};
       } catch (err) {
         // It stopped leading in between: the next round shows that.
         if (!(err instanceof Redirected)) {
@@ -47,7 +53,7 @@ export class ClusterView {
       }
     }
     this.showNode(self);
-    this.showMembers(machines, self, followers);
+    this.showMembers(machines, self, followers, contact);
   }
 
   showNode(self) {
@@ -58,7 +64,7 @@ export class ClusterView {
     this.doc.body.dataset.node = "ok";
     this.status.textContent = leader === ""
       ? "no leader: writes wait for an election"
-      : `serving · leader ${leader} for ${self.leaderInfo.uptime}`;
+      : `serving · leader ${leader} for ${durationText(goDurationSeconds(self.leaderInfo.uptime))}`;
   }
 
   showFailure(err) {
@@ -74,7 +80,7 @@ export class ClusterView {
     }
   }
 
-  showMembers(machines, self, followers) {
+  showMembers(machines, self, followers, contact) {
     const leader = self.leaderInfo.leader;
     const rows = machines.map((m) => {
       const params = new URLSearchParams(m.value);
@@ -85,7 +91,7 @@ export class ClusterView {
         self: name === self.name,
         etcd: params.get("etcd") ?? "",
         raft: params.get("raft") ?? "",
-        latency: latencyText(name, self, followers),
+        ...replication(name, self, followers, contact),
       };
     });
     const shown = JSON.stringify(rows);
@@ -99,6 +105,7 @@ export class ClusterView {
       tr.dataset.member = row.name;
       tr.classList.toggle("leader", row.leader);
       tr.classList.toggle("self", row.self);
+      tr.dataset.health = row.health;
       tr.insertCell().textContent = row.name;
       tr.insertCell().textContent = row.leader ? "leader" : "follower";
       const link = this.doc.createElement("a");
@@ -107,26 +114,37 @@ export class ClusterView {
       link.title = `this member's dashboard`;
       tr.insertCell().append(link);
       tr.insertCell().textContent = row.raft;
-      tr.insertCell().textContent = row.latency;
+      tr.insertCell().textContent = row.text;
     }
     this.members.replaceWith(body);
     this.members = body;
     this.latencyNote.textContent = followers
-      ? "How long each follower took to answer the last append, and on average."
+      ? "How long each follower took to answer the last append, and on average; " +
+        "one silent for longer than an append's deadline (twice the election timeout) is down."
       : "Replication latency is measured by the leader: open the leader's dashboard to see it.";
   }
 }
 
-function latencyText(name, self, followers) {
+/**
+ * replication is a follower's state as its leader sees it: health is "up",
+ * "down" (silent past an append's deadline) or "" where this node does not
+ * lead and cannot tell.
+ */
+function replication(name, self, followers, contact) {
   if (!followers) {
-    return "—";
+    return { health: "", text: "—" };
   }
   if (name === self.name) {
-    return "(leader)";
+    return { health: "up", text: "(leader)" };
   }
   const f = followers[name];
-  if (!f || f.counts.success === 0) {
-    return f && f.counts.fail > 0 ? `no answer (${f.counts.fail} failed)` : "no append yet";
+  const c = contact?.[name];
+  if (c && !c.answering) {
+    const failed = f?.counts.fail ? `, ${f.counts.fail} appends failed` : "";
+    return { health: "down", text: `down: silent for ${durationText(c.silentSeconds)}${failed}` };
   }
-  return `${f.latency.current.toFixed(2)} ms (avg ${f.latency.average.toFixed(2)})`;
+  if (!f || f.counts.success === 0) {
+    return { health: "up", text: "no append answered yet" };
+  }
+  return { health: "up", text: `${f.latency.current.toFixed(2)} ms (avg ${f.latency.average.toFixed(2)})` };
 }

@@ -1,6 +1,7 @@
-// The selected key: its whole value, and when it expires.
+// The selected key: its whole value, its size, the index of its last
+// change, and when it expires.
 
-import { isInternal, ttlText } from "./format.js";
+import { byteSize, isInternal, timeLeft } from "./format.js";
 
 export class KeyDetail {
   constructor(doc) {
@@ -30,9 +31,16 @@ export class KeyDetail {
       const value = this.doc.createElement("pre");
       value.textContent = file.value;
       add("value", value);
+      const size = byteSize(file.value);
+      add("size", `${size} byte${size === 1 ? "" : "s"}`);
+      add("index", file.changed !== null
+        ? `${file.changed} (its last change)`
+        : `at most ${file.listed} (the listing's: v1 does not say when a key last changed)`);
       if (file.expires !== null) {
+        this.left = add("ttl", timeLeft(file.expires));
         add("expires", new Date(file.expires).toISOString());
-        this.left = add("time left", ttlText(file.expires));
+      } else {
+        add("ttl", "none: it never expires");
       }
     }
     if (isInternal(file.key)) {
@@ -43,7 +51,7 @@ export class KeyDetail {
 
   countDown() {
     if (this.left) {
-      this.left.textContent = ttlText(this.file.expires);
+      this.left.textContent = timeLeft(this.file.expires);
     }
   }
 }

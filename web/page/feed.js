@@ -13,11 +13,14 @@ export class EventFeed {
     this.list = doc.getElementById("feed");
   }
 
-  /** add shows events, given in index order. */
-  add(events) {
+  /**
+   * add shows events, given in index order. earlier says they were made
+   * before the page opened: the node does not keep when.
+   */
+  add(events, earlier = false) {
     const fragment = this.doc.createDocumentFragment();
     for (let i = events.length - 1; i >= Math.max(0, events.length - capacity); i--) {
-      fragment.append(this.item(events[i]));
+      fragment.append(this.item(events[i], earlier));
     }
     this.list.prepend(fragment);
     while (this.list.childElementCount > capacity) {
@@ -33,11 +36,12 @@ export class EventFeed {
     this.list.prepend(li);
   }
 
-  item(e) {
+  item(e, earlier) {
     const action = label(e);
     const li = this.doc.createElement("li");
     li.className = action.toLowerCase();
     li.classList.toggle("internal", isInternal(e.key));
+    li.classList.toggle("earlier", earlier);
     li.dataset.index = e.index;
     li.dataset.key = e.key;
     li.dataset.action = action;
@@ -47,11 +51,11 @@ export class EventFeed {
       el.textContent = text;
       li.append(el);
     };
-    span("time", clockTime());
+    span("time", earlier ? "earlier" : clockTime());
     span("action", action);
     span("index", `#${e.index}`);
     span("what", describe(e));
-    li.title = `${action} ${e.key} at index ${e.index}`;
+    li.title = `${action} ${e.key} at index ${e.index}${earlier ? ", before the page was opened" : ""}`;
     return li;
   }
 }

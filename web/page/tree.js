@@ -117,6 +117,7 @@ export class KeyTree {
       return null;
     }
     const entry = file ?? this.insert(dir, this.makeEntry(dir, name, false));
+    entry.changed = e.index;
     this.setValue(entry, e.value, e.expiration);
     this.view.changed(entry, true);
     return entry;
@@ -194,6 +195,10 @@ export class KeyTree {
     for (const [name, e] of sorted) {
       const entry = this.makeEntry(dir, name, e.dir === true);
       if (!entry.dir) {
+        // A listing of v1 gives every entry the node's index, not the
+        // index of the entry's last change (modifiedIndex, where given).
+        entry.listed = e.index;
+        entry.changed = e.modifiedIndex ?? null;
         this.setValue(entry, e.value, e.expiration);
       }
       dir.children.set(name, entry);
@@ -211,7 +216,7 @@ export class KeyTree {
     if (dir) {
       Object.assign(entry, { children: new Map(), names: [], loaded: false, loading: false, open: false, index: 0, problem: "" });
     } else {
-      Object.assign(entry, { value: "", expires: null });
+      Object.assign(entry, { value: "", expires: null, listed: 0, changed: null });
     }
     this.byKey.set(key, entry);
     return entry;

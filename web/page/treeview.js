@@ -168,7 +168,7 @@ export class TreeView {
     value.textContent = entry.dir ? "" : cut(entry.value, shownValueLength);
     value.title = !entry.dir && entry.value.length > shownValueLength ? "cut short: select the key to see it whole" : "";
     ttl.textContent = !entry.dir && entry.expires !== null ? ttlText(entry.expires) : "";
-    problem.textContent = entry.dir ? entry.problem : "";
+    problem.textContent = !entry.dir ? "" : entry.problem || (entry.loaded && entry.names.length === 0 ? "empty" : "");
   }
 
   countDown() {
