@@ -98,10 +98,10 @@ func parseFlags(args []string, output io.Writer) (*Config, error) {
 	fs.IntVar(&c.MaxClusterSize, "maxsize", 9, "most machines in the cluster")
 	fs.BoolVar(&c.Snapshot, "snapshot", true, "take snapshots and compact the log")
 	fs.Uint64Var(&c.SnapshotCount, "snapshotCount", 10000, "committed log entries between snapshots")
-	fs.BoolVar(&c.Verbose, "v", false, "verbose logging")
-	fs.BoolVar(&c.VeryVerbose, "vv", false, "very verbose logging, raft included")
+	fs.BoolVar(&c.Verbose, "v", false, "log each client request once answered: remote address, method, path and query, status, time taken")
+	fs.BoolVar(&c.VeryVerbose, "vv", false, "as -v, and goraft's debug lines")
 	fs.BoolVar(&c.ShowVersion, "version", false, "print the version and exit")
-	fs.StringVar(&c.CORS, "cors", "", "origins allowed to make cross-site requests: * or a comma-separated list")
+	fs.StringVar(&c.CORS, "cors", "", "origins allowed to make cross-site requests: * or a comma-separated list of scheme://host[:port]")
 	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile to this file until the process stops")
 	fs.Int64Var(&c.MaxBodyBytes, "maxbody", 1<<20, "largest request body accepted, in bytes")
 	fs.IntVar(&c.MaxKeyBytes, "maxkey", 4096, "longest key accepted, in bytes")
@@ -178,6 +178,9 @@ func (c *Config) validate() error {
 	}
 	if c.CommandTimeout <= 0 {
 		return fmt.Errorf("-timeout: must be positive, got %v", c.CommandTimeout)
+	}
+	if err := checkCORS(c.CORS); err != nil {
+		return fmt.Errorf("-cors: %w", err)
 	}
 	if c.WebAddr != "" {
 		if c.WebAddr, err = normalizeAddr(c.WebAddr); err != nil {

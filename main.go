@@ -144,11 +144,7 @@ func (e *etcd) reloadTLS() {
 		if side == nil {
 			continue
 		}
-		if err := side.reload(); err != nil {
-			log.Printf("TLS reload: %v (the previous certificate stays in use)", err)
-			continue
-		}
-		log.Printf("TLS reload: %s certificate reloaded", side.flags)
+		log.Print(side.reloadReport())
 	}
 }
 

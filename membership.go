@@ -188,7 +188,10 @@ func (s *raftServer) askToJoinAgain(member bool, machines []string) (bool, error
 	}
 	known := len(bases)
 	for _, machine := range machines {
-		bases = append(bases, s.peerURL(machine))
+		// -C often names a member this node knows already: ask it once.
+		if base := s.peerURL(machine); !slices.Contains(bases, base) {
+			bases = append(bases, base)
+		}
 	}
 	if len(bases) == 0 {
 		return false, nil

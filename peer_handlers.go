@@ -63,7 +63,7 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
 	mux.HandleFunc("POST "+snapshotStatePath, s.snapshotStateHandler)
 	s.peerServer = &http.Server{
-		Handler:           s.identity.Handler(mux, operatorPeerPaths...),
+		Handler:           s.identity.Handler(jsonRouteErrors(mux), operatorPeerPaths...),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          serverErrorLog("peer port " + s.cfg.RaftListenAddr()),

@@ -235,7 +235,8 @@ func (s *raftServer) bootstrap() error {
 			if err := s.checkSeedsIdentity(machines); err != nil {
 				return err
 			}
-			log.Printf("raft: the log in %s is not empty: rejoining with the membership it holds, not -C/-CF", s.cfg.DataDir)
+			log.Printf("raft: the log in %s is not empty: restarting as the member it records, with the membership it holds; -C/-CF are asked, with the members it knows, to count it again only if no leader reaches it within %v or the log shows it was removed",
+				s.cfg.DataDir, s.rejoinAfter())
 		}
 	case len(machines) > 0:
 		if err := s.joinCluster(machines); err != nil {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -13,10 +14,13 @@ import (
 // The certificate and key are read again on reload, so they rotate without
 // a restart; the CA is read at start.
 type tlsSide struct {
-	files TLSFiles
-	flags string // the flag names, for messages
-	cert  atomic.Pointer[tls.Certificate]
-	pool  *x509.CertPool // nil: no client certificates asked for, and system roots as a client
+	files     TLSFiles
+	flags     string // the flag names, for messages
+	certFlags string // the flags of the files a reload reads, for its messages
+	caFlag    string
+	cert      atomic.Pointer[tls.Certificate]
+	pool      *x509.CertPool // nil: no client certificates asked for, and system roots as a client
+	caPEM     []byte         // the CA file as read at start
 }
 
 // newTLSSide checks one port's TLS flags and loads their files. It returns
@@ -29,7 +33,7 @@ func newTLSSide(files TLSFiles, certFlag, keyFlag, caFlag string) (*tlsSide, err
 	if files.CertFile == "" || files.KeyFile == "" {
 		return nil, fmt.Errorf("%s: give a certificate and its key, and optionally a CA file; or none of them", flags)
 	}
-	t := &tlsSide{files: files, flags: flags}
+	t := &tlsSide{files: files, flags: flags, certFlags: certFlag + "/" + keyFlag, caFlag: caFlag}
 	if err := t.reload(); err != nil {
 		return nil, err
 	}
@@ -38,6 +42,7 @@ func newTLSSide(files TLSFiles, certFlag, keyFlag, caFlag string) (*tlsSide, err
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", caFlag, err)
 		}
+		t.caPEM = pem
 		t.pool = x509.NewCertPool()
 		if !t.pool.AppendCertsFromPEM(pem) {
 			return nil, fmt.Errorf("%s: no PEM certificate in %s", caFlag, files.CAFile)
@@ -54,6 +59,25 @@ func (t *tlsSide) reload() error {
 	}
 	t.cert.Store(&cert)
 	return nil
+}
+
+// reloadReport reloads the certificate and key, and says what it did; a
+// CA file that changed since start is not taken, and the report says so.
+func (t *tlsSide) reloadReport() string {
+	if err := t.reload(); err != nil {
+		return fmt.Sprintf("TLS reload: %v (the previous certificate stays in use)", err)
+	}
+	report := fmt.Sprintf("TLS reload: %s reloaded from %s and %s", t.certFlags, t.files.CertFile, t.files.KeyFile)
+	if t.files.CAFile == "" {
+		return report
+	}
+	switch pem, err := os.ReadFile(t.files.CAFile); {
+	case err != nil:
+		report += fmt.Sprintf("; %s: %v (the CA read at start stays in use)", t.caFlag, err)
+	case !bytes.Equal(pem, t.caPEM):
+		report += fmt.Sprintf("; %s %s changed since start, and a new CA takes a restart: the CA read at start stays in use", t.caFlag, t.files.CAFile)
+	}
+	return report
 }
 
 func (t *tlsSide) currentCert() *tls.Certificate { return t.cert.Load() }

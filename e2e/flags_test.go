@@ -72,6 +72,7 @@ func TestFlagsAndDataDir(t *testing.T) {
 			{[]string{"-c", ok(), "-s", ok(), "-m", "-1"}, []string{"-m"}},
 			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "0"}, []string{"-maxbody"}},
 			{[]string{"-c", ok(), "-s", ok(), "-maxbody", "40000000"}, []string{"-maxbody", "33554432"}},
+			{[]string{"-c", ok(), "-s", ok(), "-cors", "http://x.com,bad"}, []string{"-cors", `"bad"`}},
 		} {
 			args := append([]string{"-n", "badflags", "-d", filepath.Join(dir, "data")}, c.args...)
 			_, stderr, code := runToExit(t, dir, args...)

@@ -228,6 +228,17 @@ func parseCurl(t *testing.T, words []string) curl {
 			if c.method == http.MethodGet {
 				c.method = http.MethodPost
 			}
+		case w == "--data-urlencode" && i+1 < len(words):
+			// As curl does with "name=content": the content is encoded.
+			i++
+			name, content, ok := strings.Cut(words[i], "=")
+			if !ok {
+				t.Fatalf("the README's curl %s: --data-urlencode %q has no name=", strings.Join(words[1:], " "), words[i])
+			}
+			data = append(data, name+"="+url.QueryEscape(content))
+			if c.method == http.MethodGet {
+				c.method = http.MethodPost
+			}
 		case w == "-X" && i+1 < len(words):
 			i++
 			c.method = words[i]

@@ -9,7 +9,8 @@
 //
 // Every server it starts listens on loopback only, with its data in a new
 // temporary directory, and is killed when the run ends, fails, times out
-// or is interrupted.
+// or is interrupted. A run that times out or is interrupted prints the
+// cells measured before, and fails.
 package main
 
 import (
@@ -17,6 +18,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -68,7 +70,7 @@ func benchMain() int {
 	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
 	systemsFlag := flag.String("systems", "ours,v3.5", "systems to measure, comma-separated: ours, v3.5")
 	setupsFlag := flag.String("setups", "single,cluster", "setups to measure, comma-separated: single, cluster")
-	limit := flag.Duration("timeout", 20*time.Minute, "stop everything and fail after this long")
+	limit := flag.Duration("timeout", 20*time.Minute, "stop after this long, print the cells measured so far, and fail")
 	cellsFlag := flag.String("cells", "", "run only the cells whose name contains one of these, comma-separated (e.g. '1 client writing,reading')")
 	profileDir := flag.String("profile", "", "write a CPU profile of each of this project's members into this directory")
 	flag.Parse()
@@ -96,7 +98,7 @@ func benchMain() int {
 
 	ctx, stopSignals := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stopSignals()
-	ctx, cancel := context.WithTimeout(ctx, *limit)
+	ctx, cancel := context.WithTimeoutCause(ctx, *limit, fmt.Errorf("-timeout %v reached", *limit))
 	defer cancel()
 	if err := run(ctx, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -165,23 +167,38 @@ func run(ctx context.Context, cfg config) error {
 
 	// Each setup runs for every system back to back, so that both meet the
 	// machine in the same state.
+	var stopped error
+measuring:
 	for _, s := range cfg.setups {
 		for _, sys := range cfg.systems {
 			dir := filepath.Join(root, strings.ReplaceAll(sys.label(), ".", "")+"-"+s.slug)
 			rep.Results = append(rep.Results, measureSetup(ctx, cfg, sys, s, dir)...)
 			if ctx.Err() != nil {
-				return fmt.Errorf("stopped early: %w", context.Cause(ctx))
+				stopped = context.Cause(ctx)
+				break measuring
 			}
 		}
 	}
 	rep.Machine.LoadAverageAtEnd = loadAverage()
+	return finish(os.Stdout, rep, cfg.jsonPath, stopped)
+}
 
-	printHeader(rep)
-	rep.writeTable(os.Stdout)
-	if cfg.jsonPath != "" {
-		if err := rep.writeJSON(cfg.jsonPath); err != nil {
+// finish prints the table of the cells measured, and writes the JSON if
+// asked. A run stopped early (an interrupt, -timeout) reports the cells it
+// measured before, and fails.
+func finish(w io.Writer, rep report, jsonPath string, stopped error) error {
+	if stopped != nil {
+		fmt.Fprintf(w, "Stopped early (%v): the table holds only the cells measured before.\n", stopped)
+	}
+	printHeader(w, rep)
+	rep.writeTable(w)
+	if jsonPath != "" {
+		if err := rep.writeJSON(jsonPath); err != nil {
 			return err
 		}
+	}
+	if stopped != nil {
+		return fmt.Errorf("stopped early (%w); the table holds only the cells measured before", stopped)
 	}
 	failed := 0
 	for _, r := range rep.Results {
@@ -195,19 +212,19 @@ func run(ctx context.Context, cfg config) error {
 	return nil
 }
 
-func printHeader(rep report) {
+func printHeader(w io.Writer, rep report) {
 	m := rep.Machine
-	fmt.Printf("Machine: %d CPUs, %s, %s; fsync of a 64-byte append: p50 %.0f µs, mean %.0f µs.\n",
+	fmt.Fprintf(w, "Machine: %d CPUs, %s, %s; fsync of a 64-byte append: p50 %.0f µs, mean %.0f µs.\n",
 		m.CPUs, m.CPUModel, m.GoVersion, m.FsyncP50Micros, m.FsyncMeanMicros)
-	fmt.Printf("Load average (1, 5, 15 min): %s at the start, %s at the end.\n", m.LoadAverageAtStart, m.LoadAverageAtEnd)
-	fmt.Printf("Each load cell ran %v, closed loop, keep-alive, 64-byte values, every request to the leader; idle CPU over %v.\n",
+	fmt.Fprintf(w, "Load average (1, 5, 15 min): %s at the start, %s at the end.\n", m.LoadAverageAtStart, m.LoadAverageAtEnd)
+	fmt.Fprintf(w, "Each load cell ran %v, closed loop, keep-alive, 64-byte values, every request to the leader; idle CPU over %v.\n",
 		time.Duration(rep.CellSeconds*float64(time.Second)), time.Duration(rep.IdleSeconds*float64(time.Second)))
 	for _, sys := range []system{ours{}, etcd35{}} {
 		if n, counted := rep.leaderChanges(sys.label()); counted {
-			fmt.Printf("Leader changes in all cluster cells, %s: %d.\n", sys.label(), n)
+			fmt.Fprintf(w, "Leader changes in all cluster cells, %s: %d.\n", sys.label(), n)
 		}
 	}
-	fmt.Printf("Command: %s\n\n", rep.Command)
+	fmt.Fprintf(w, "Command: %s\n\n", rep.Command)
 }
 
 // measureSetup starts a fresh cluster of sys shaped as s and runs every
@@ -225,6 +242,9 @@ func measureSetup(ctx context.Context, cfg config, sys system, s setup, dir stri
 	fmt.Fprintf(os.Stderr, "bench: %s, %s: starting\n", s.name, sys.label())
 	c, err := startCluster(ctx, sys, cfg.binaries[sys.label()], s.members, dir)
 	defer c.stop()
+	if ctx.Err() != nil {
+		return results
+	}
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", s.name, sys.label(), err)
 		return fail(0, "the cluster did not start")
@@ -232,15 +252,21 @@ func measureSetup(ctx context.Context, cfg config, sys system, s setup, dir stri
 	select {
 	case <-time.After(settle):
 	case <-ctx.Done():
-		return fail(0, ctx.Err().Error())
+		return results
 	}
 
+	// A run stopped early (an interrupt, -timeout) ends here, with the
+	// cells measured so far: the one it cut short measured nothing whole.
 	env := &cellEnv{system: sys, cluster: c, duration: cfg.duration, idle: cfg.idle}
 	for i, cl := range cells {
 		if ctx.Err() != nil {
-			return fail(i, ctx.Err().Error())
+			return results
 		}
 		r := runCell(ctx, env, cl, s)
+		if ctx.Err() != nil {
+			fmt.Fprintf(os.Stderr, "bench: %s, %s, %s: stopped (%v), not counted\n", s.name, sys.label(), cl.name, context.Cause(ctx))
+			return results
+		}
 		r.Setup, r.Cell, r.System = s.name, cl.name, sys.label()
 		results = append(results, r)
 		fmt.Fprintf(os.Stderr, "bench: %s, %s, %s: %s\n", s.name, sys.label(), cl.name, summary(r, cl))
