@@ -274,3 +274,26 @@ func TestV2TTLsAndHistory(t *testing.T) {
 		}
 	}
 }
+
+// TestV2OverTLS: /v2/keys is served behind the client port's TLS and its
+// demand for a client certificate, as v1 is.
+func TestV2OverTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	cert, key := ca.issue("server")
+	n := startTestNode(t, "-clientCert", cert, "-clientKey", key, "-clientCAFile", ca.file)
+	target := strings.Replace(n.url, "http://", "https://", 1) + "/v2/keys/tls"
+	clientCert, clientKey := ca.issue("client")
+	client := httpsClient(t, ca, clientCert, clientKey)
+	resp, err := client.Post(target, "application/x-www-form-urlencoded", strings.NewReader("value=secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s over TLS: HTTP %d", target, resp.StatusCode)
+	}
+	if resp, err := httpsClient(t, ca, "", "").Get(target); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET %s without a client certificate: HTTP %d, want the handshake refused", target, resp.StatusCode)
+	}
+}
