@@ -440,7 +440,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
+var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind, errLeaderChanged}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {
@@ -453,7 +453,7 @@ func notProposed(err error) bool {
 
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied}, refusals...)
+var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied, errLeaderUnreachable, errLeaderFailed, errNotAppliedHere}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.
