@@ -12,6 +12,7 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"reflect"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -296,4 +297,55 @@ func (g *faultGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r.ContentLength = int64(body.Len())
 	}
 	g.rp.ServeHTTP(w, r)
+}
+
+// TestLinearizableReadOnAFollower: once linearizableRead returns on a
+// follower, its store shows every write the leader acknowledged before the
+// call; without a leader it fails instead of waiting.
+func TestLinearizableReadOnAFollower(t *testing.T) {
+	nodes := threeNodes(t, []string{"-timeout", "1s"})
+	leader, follower := nodes[0], nodes[1]
+	for i := range 20 {
+		value := strconv.Itoa(i)
+		if _, err := leader.e.raft.dispatch(&SetCommand{Key: "/read", Value: value}); err != nil {
+			t.Fatal(err)
+		}
+		if err := follower.e.raft.linearizableRead(); err != nil {
+			t.Fatalf("read %d: %v", i, err)
+		}
+		if got := storeValue(follower, "/read"); got != value {
+			t.Fatalf("read %d: the follower's store holds /read=%q after linearizableRead, want %q, acknowledged before", i, got, value)
+		}
+	}
+	if err := leader.e.raft.linearizableRead(); err != nil {
+		t.Fatalf("on the leader: %v", err)
+	}
+
+	client := &http.Client{Transport: follower.e.raft.peerTransport, Timeout: 10 * time.Second}
+	resp, err := client.Post(nodes[2].peerURL(readIndexPath), "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var index readIndexAnswer
+	if err := json.Unmarshal(answer, &index); err != nil || resp.StatusCode != http.StatusServiceUnavailable || index.RaftError != errNotLeader.Error() {
+		t.Fatalf("a read index asked of a follower: HTTP %d %s, want 503 with raftError %q", resp.StatusCode, answer, errNotLeader.Error())
+	}
+
+	// Without the third member no new leader can be elected.
+	for _, n := range []*testNode{nodes[2], leader} {
+		n.e.stop()
+		n.e = nil
+	}
+	done := make(chan error, 1)
+	go func() { done <- follower.e.raft.linearizableRead() }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Fatal("linearizableRead succeeded on a follower whose leader stopped")
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("linearizableRead did not return within 30s after the leader stopped")
+	}
 }
