@@ -126,7 +126,7 @@ func membershipChange(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set("Allow", allow)
 	writeJSON(w, http.StatusMethodNotAllowed, v2Message{Message: "members are not added, removed or updated through the v2 API here: " +
-		"a new member joins when started with -C <a member's peer address>, and a member is removed with DELETE /remove/<name> on a member's peer port"})
+		"a new member joins when started with -C and a member's peer address, and a member is removed with DELETE /remove/NAME on a member's peer port"})
 }
 
 func (h *clientHandlers) v2MembersLeader(w http.ResponseWriter, _ *http.Request) {
