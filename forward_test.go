@@ -378,3 +378,21 @@ func TestForwardErrorsArePublic(t *testing.T) {
 		t.Fatal("only a refusal by a member that no longer leads says nothing was proposed")
 	}
 }
+
+// TestForwardOverPeerTLS: with peer TLS, a follower forwards writes and
+// asks for read indexes over it, with its own certificate.
+func TestForwardOverPeerTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	peerFlags := func(name string) []string {
+		cert, key := ca.issue(name)
+		return []string{"-serverCert", cert, "-serverKey", key, "-serverCAFile", ca.file}
+	}
+	nodes := threeNodes(t, nil, peerFlags("node1"), peerFlags("node2"), peerFlags("node3"))
+	follower := nodes[2]
+	if event, err := follower.e.raft.proposeAnywhere(&SetCommand{Key: "/tls", Value: "v"}); err != nil || event.Value != "v" {
+		t.Fatalf("a write through a follower over peer TLS: %+v, %v", event, err)
+	}
+	if err := follower.e.raft.linearizableRead(); err != nil {
+		t.Fatalf("a read index over peer TLS: %v", err)
+	}
+}
