@@ -206,6 +206,7 @@ func (s *raftServer) awaitApplied(index uint64) error {
 // forwardHandler proposes a write a follower forwarded. A member that does
 // not lead refuses it (dispatch's errNotLeader): it never sends it on.
 func (s *raftServer) forwardHandler(w http.ResponseWriter, r *http.Request) {
+	procs.busy()
 	var write batchedWrite
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEntryBytes)).Decode(&write); err != nil {
 		http.Error(w, "malformed forwarded write: "+err.Error(), http.StatusBadRequest)
@@ -289,6 +290,7 @@ type readIndexAnswer struct {
 // readIndexHandler confirms this member's leadership with a read barrier
 // and answers its store index.
 func (s *raftServer) readIndexHandler(w http.ResponseWriter, _ *http.Request) {
+	procs.busy()
 	if err := s.readBarrier(); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, readIndexAnswer{RaftError: publicCause(err)})
 		return
