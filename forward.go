@@ -122,8 +122,8 @@ func (s *raftServer) forwardWrite(cmd storeCommand) (*store.Event, error) {
 	return result.Event, nil
 }
 
-// askLeader posts body to the live leader's peer route and decodes its
-// JSON answer, whatever its status, into out.
+// askLeader posts body to the live leader's peer route and decodes the
+// route's answer into out: its result, or its raft failure.
 func (s *raftServer) askLeader(route string, body []byte, timeout time.Duration, out any) error {
 	leader, err := s.liveLeader()
 	if err != nil {
