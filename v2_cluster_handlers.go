@@ -15,7 +15,6 @@ import (
 	"github.com/gorilla/mux"
 
 	"github.com/etcd-recreation/etcd/internal/raftguard"
-	"github.com/etcd-recreation/etcd/store"
 )
 
 // The v2 API's cluster routes, as etcd 2.x and 3.5 answer them (V2-API.md
@@ -229,48 +228,8 @@ func (h *clientHandlers) v2LeaderStats(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-// v2StoreStats is the body of /v2/stats/store, in etcd 2's field order.
-type v2StoreStats struct {
-	GetsSuccess             uint64 `json:"getsSuccess"`
-	GetsFail                uint64 `json:"getsFail"`
-	SetsSuccess             uint64 `json:"setsSuccess"`
-	SetsFail                uint64 `json:"setsFail"`
-	DeleteSuccess           uint64 `json:"deleteSuccess"`
-	DeleteFail              uint64 `json:"deleteFail"`
-	UpdateSuccess           uint64 `json:"updateSuccess"`
-	UpdateFail              uint64 `json:"updateFail"`
-	CreateSuccess           uint64 `json:"createSuccess"`
-	CreateFail              uint64 `json:"createFail"`
-	CompareAndSwapSuccess   uint64 `json:"compareAndSwapSuccess"`
-	CompareAndSwapFail      uint64 `json:"compareAndSwapFail"`
-	CompareAndDeleteSuccess uint64 `json:"compareAndDeleteSuccess"`
-	CompareAndDeleteFail    uint64 `json:"compareAndDeleteFail"`
-	ExpireCount             uint64 `json:"expireCount"`
-	Watchers                int    `json:"watchers"`
-}
-
-// storeStatsV2 maps the store's counters to etcd 2's. Both APIs' reads and
-// writes count, as in etcd 2 (where internal traffic counts too): v1's get,
-// set and delete are v2's, and its test-and-set is a compare-and-swap. The
-// store's per-v2-action counters (update, create, compare-and-delete) are
-// not there yet, and count 0 until they are mapped here.
-func storeStatsV2(st store.Stats) v2StoreStats {
-	return v2StoreStats{
-		GetsSuccess:           st.Gets - st.GetsFail,
-		GetsFail:              st.GetsFail,
-		SetsSuccess:           st.Sets - st.SetsFail,
-		SetsFail:              st.SetsFail,
-		DeleteSuccess:         st.Deletes - st.DeletesFail,
-		DeleteFail:            st.DeletesFail,
-		CompareAndSwapSuccess: st.TestAndSets - st.TestAndSetsFail,
-		CompareAndSwapFail:    st.TestAndSetsFail,
-		ExpireCount:           st.Expires,
-		Watchers:              st.Watchers,
-	}
-}
-
 func (h *clientHandlers) v2StoreStats(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, storeStatsV2(h.store.Stats()))
+	writeJSON(w, http.StatusOK, h.store.V2Stats())
 }
 
 // health answers etcd 2's health check: healthy while a leader clients may
