@@ -57,11 +57,9 @@ type forwardResult struct {
 	// v1's JSON leaves out.
 	Event *store.Event   `json:"event,omitempty"`
 	V2    *store.V2Event `json:"v2,omitempty"`
-	// StoreError and StoreErrorV2 are the store's refusal of the write, in
-	// the type it had: v1's errors and v2's are both *etcderr.Error today,
-	// and an error carrying its index is an *etcderr.V2.
-	StoreError   *etcderr.Error `json:"storeError,omitempty"`
-	StoreErrorV2 *etcderr.V2    `json:"storeErrorV2,omitempty"`
+	// StoreError is the store's refusal of the write: v1's errors and v2's
+	// are both *etcderr.Error, each API rendering it its own way.
+	StoreError *etcderr.Error `json:"storeError,omitempty"`
 	// RaftError is the public text (publicCause) of a raft failure.
 	RaftError string `json:"raftError,omitempty"`
 	// Index is the leader's store index once the write was applied: the
@@ -71,8 +69,8 @@ type forwardResult struct {
 
 // proposeAnywhere replicates a store write from any member: on the leader
 // through dispatch, elsewhere through the leader (forwardWrite). It returns
-// the write's event (Event.V2 included), the store's *etcderr.Error (or
-// *etcderr.V2) when the store refused it, or a raft failure, which the v2
+// the write's event (Event.V2 included), the store's *etcderr.Error when
+// the store refused it, or a raft failure, which the v2
 // API answers as error 300. It never returns errNotLeader.
 func (s *raftServer) proposeAnywhere(cmd storeCommand) (*store.Event, error) {
 	if s.isLeader() {
@@ -111,8 +109,6 @@ func (s *raftServer) forwardWrite(cmd storeCommand) (*store.Event, error) {
 		return nil, err
 	}
 	switch {
-	case result.StoreErrorV2 != nil:
-		return nil, result.StoreErrorV2
 	case result.StoreError != nil:
 		return nil, result.StoreError
 	case result.Event == nil:
@@ -228,10 +224,7 @@ func (s *raftServer) forwardHandler(w http.ResponseWriter, r *http.Request) {
 	event, err := s.dispatch(cmd)
 	result := forwardResult{Index: s.store.Index()}
 	var storeErr *etcderr.Error
-	var storeErrV2 *etcderr.V2
 	switch {
-	case errors.As(err, &storeErrV2):
-		result.StoreErrorV2 = storeErrV2
 	case errors.As(err, &storeErr):
 		result.StoreError = storeErr
 	case err != nil:
