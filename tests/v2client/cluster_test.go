@@ -111,6 +111,10 @@ func TestCluster(t *testing.T) {
 				}
 			}
 
+			// curl without -L does not follow a redirect either.
+			put := curl(t, f.clientURL()+"/v2/keys"+key+"-curl", "-XPUT", "-d", "value=by curl")
+			put.want(t, "curl PUT on "+f.name, 201, `{"action":"set","node":{"key":"`+key+`-curl","value":"by curl","modifiedIndex":%d,"createdIndex":%d}}`+"\n")
+
 			d := must(t, "CAD on "+f.name)(kapi.Delete(ctxT(t), key, &client.DeleteOptions{PrevValue: "two"}))
 			if d.Action != "compareAndDelete" {
 				t.Fatalf("CAD on %s: action %q", f.name, d.Action)
