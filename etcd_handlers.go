@@ -63,6 +63,8 @@ func (h *clientHandlers) router() http.Handler {
 	r.Handle(watchPrefix, redirectTo(watchPrefix+"/"))
 	r.PathPrefix(keysPrefix + "/").HandlerFunc(h.keys)
 	r.PathPrefix(watchPrefix + "/").HandlerFunc(h.watch)
+	r.HandleFunc(v2KeysPrefix, h.v2Keys)
+	r.PathPrefix(v2KeysPrefix + "/").HandlerFunc(h.v2Keys)
 	r.HandleFunc("/machines", readOnly(h.machines))
 	r.HandleFunc("/v1/machines", readOnly(h.machines))
 	r.HandleFunc("/leader", readOnly(h.leader))
@@ -440,7 +442,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
+var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind, errLeaderChanged}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {
@@ -453,7 +455,7 @@ func notProposed(err error) bool {
 
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied}, refusals...)
+var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied, errLeaderUnreachable, errLeaderFailed, errNotAppliedHere}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.

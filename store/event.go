@@ -29,6 +29,8 @@ type Event struct {
 	// TTL is never set by the store, which has no clock; see WithTTL.
 	TTL   int64  `json:"ttl,omitempty"`
 	Index uint64 `json:"index"`
+	// V2 is the event as the v2 API shows it; never part of v1's JSON.
+	V2 *V2Event `json:"-"`
 }
 
 // WithTTL returns a copy of e whose TTL is the whole seconds from now until

@@ -43,6 +43,8 @@ type Store struct {
 	history  eventHistory
 	watchers watcherHub
 	counters counters
+	// v2Counters count every operation by its v2 action; see V2Stats.
+	v2Counters v2Counters
 	// expiryWake is closed when a file may expire earlier than the
 	// earliest expiration did; nil while no one waits.
 	expiryWake chan struct{}

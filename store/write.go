@@ -26,6 +26,7 @@ type Write struct {
 	Value      string
 	PrevValue  string
 	Expiration time.Time
+	V2         V2Write // the v2 ops' conditions and flags
 }
 
 // Result is what one Write gave: what the method of its Op returns.
