@@ -225,3 +225,23 @@ func TestV2WritesAndReadsSpanV1(t *testing.T) {
 		t.Errorf("a v2 write read with v1: HTTP %d %+v", code, r)
 	}
 }
+
+// TestV2ThroughTheWrappers: -v's request log and -cors wrap the v2
+// handlers as they wrap v1's: a watch's headers still go out at once
+// through them (the flush reaches the connection), with the CORS header.
+func TestV2ThroughTheWrappers(t *testing.T) {
+	n := startTestNode(t, "-v", "-cors", "*")
+	firstV2Write(t, n, "/v2/keys/x", "value=0")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, n.url+"/v2/keys/x?wait=true", nil)
+	req.Header.Set("Origin", "http://example.com")
+	resp, err := (&http.Transport{}).RoundTrip(req)
+	if err != nil {
+		t.Fatalf("a watch through -v and -cors: no headers before an event: %v", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
+		t.Fatalf("a watch through -v and -cors: HTTP %d, headers %v", resp.StatusCode, resp.Header)
+	}
+}

@@ -1,7 +1,8 @@
 package store
 
 import (
-	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -60,15 +61,61 @@ type V2Event struct {
 	PrevNode *NodeView // nil when there was no node before
 }
 
-var errV2NotYet = errors.New("store: v2 not implemented yet")
-
 // GetV2 reads key as the v2 API does: the node, its children when a
 // directory (one level, or all when recursive; sorted by key at every
 // level when sorted), in an event of action V2Get whose Index is the
 // store's index. Errors are etcderr errors with v2's causes (the key, or
 // the first missing component).
 func (s *Store) GetV2(key string, recursive, sorted bool) (*Event, error) {
-	return nil, errV2NotYet
+	key = normalize(key)
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	_, n, err := lookup(s.root, key)
+	s.v2Counters.gets.count(err)
+	if err != nil {
+		return nil, err
+	}
+	view := n.view()
+	if n.isDir() {
+		view.Nodes = listV2(n, recursive, sorted)
+	}
+	return &Event{
+		Action:     ActionGet,
+		Key:        n.key,
+		Dir:        n.isDir(),
+		Value:      n.value,
+		Expiration: n.expiration(),
+		Index:      s.index,
+		V2:         &V2Event{Action: V2Get, Node: &view},
+	}, nil
+}
+
+// listV2 returns the views of dir's children but the hidden ones (§5),
+// with their own children when recursive; nil if it lists none.
+func listV2(dir *node, recursive, sorted bool) []*NodeView {
+	children := make([]*node, 0, dir.children.len())
+	dir.children.each(func(child *node) {
+		if !child.isHidden() {
+			children = append(children, child)
+		}
+	})
+	if len(children) == 0 {
+		return nil
+	}
+	if sorted {
+		slices.SortFunc(children, func(a, b *node) int { return strings.Compare(a.key, b.key) })
+	}
+	// One array holds all the views, saving an allocation per child.
+	views := make([]NodeView, len(children))
+	nodes := make([]*NodeView, len(children))
+	for i, child := range children {
+		views[i] = child.view()
+		if recursive && child.isDir() {
+			views[i].Nodes = listV2(child, recursive, sorted)
+		}
+		nodes[i] = &views[i]
+	}
+	return nodes
 }
 
 // WatchV2 watches key as the v2 API does (see V2-API.md §11): recursive
@@ -76,7 +123,20 @@ func (s *Store) GetV2(key string, recursive, sorted bool) (*Event, error) {
 // or expiry wakes the watchers of keys under it. A stream watcher stays
 // registered and receives every matching event, including the ones after
 // an event found in the history, until its buffer of 100 overflows (the
-// channel is then closed) or Remove is called.
+// channel is then closed) or Remove is called. The history and its error
+// 401 are Watch's.
 func (s *Store) WatchV2(key string, recursive, stream bool, sinceIndex uint64) (*Watcher, error) {
-	return nil, errV2NotYet
+	size := 1
+	if stream {
+		size = streamBuffer
+	}
+	return s.watch(&Watcher{
+		eventChan:  make(chan *Event, size),
+		prefix:     normalize(key),
+		sinceIndex: sinceIndex,
+		store:      s,
+		recursive:  recursive,
+		v2:         true,
+		stream:     stream,
+	})
 }
