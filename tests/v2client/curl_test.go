@@ -122,7 +122,7 @@ func TestCurlWalkthrough(t *testing.T) {
 	missing := curl(t, keys+"/message")
 	missing.want(t, "GET after DELETE", 404, `{"errorCode":100,"message":"Key not found","cause":"/message","index":%d}`+"\n")
 
-	ttl := curl(t, keys+"/foo", "-XPUT", "-d", "value=bar", "-d", "ttl=5")
+	ttl := curl(t, keys+"/ttl", "-XPUT", "-d", "value=bar", "-d", "ttl=5")
 	var withTTL struct {
 		Action string
 		Node   struct {
@@ -137,44 +137,54 @@ func TestCurlWalkthrough(t *testing.T) {
 		t.Fatalf("PUT with ttl=5: expiration %q is not RFC 3339 in UTC: %v", withTTL.Node.Expiration, err)
 	}
 
-	// curl waits on a watch until the next change of /foo.
+	// curl waits on a recursive watch until a key under /foo changes,
+	// and prints what the write answered.
 	ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 	defer cancel()
 	watched := make(chan string, 1)
 	go func() {
-		out, err := exec.CommandContext(ctx, "curl", "-sS", keys+"/foo?wait=true").CombinedOutput()
+		out, err := exec.CommandContext(ctx, "curl", "-sS", keys+"/foo?wait=true&recursive=true").CombinedOutput()
 		watched <- fmt.Sprintf("%s%v", out, errOrEmpty(err))
 	}()
 	waitWatchers(t, m, 1)
-	change := curl(t, keys+"/foo", "-XPUT", "-d", "value=baz")
+	bar := curl(t, keys+"/foo/bar", "-XPUT", "-d", "value=barbar")
+	iBar := bar.index(t)
+	setBar := fmt.Sprintf(`{"action":"set","node":{"key":"/foo/bar","value":"barbar","modifiedIndex":%d,"createdIndex":%d}}`+"\n", iBar, iBar)
+	bar.want(t, "PUT /foo/bar", 201, setBar)
 	select {
 	case got := <-watched:
-		want := fmt.Sprintf(`{"action":"set","node":{"key":"/foo","value":"baz","modifiedIndex":%d,"createdIndex":%d},"prevNode":{"key":"/foo","value":"bar","expiration":`, change.index(t), change.index(t))
-		if !strings.HasPrefix(got, want) || !strings.HasSuffix(got, "}}\n") {
-			t.Fatalf("the watch printed %q, want %s…", got, want)
+		if got != setBar {
+			t.Fatalf("the watch printed %q, want %q", got, setBar)
 		}
 	case <-ctx.Done():
 		t.Fatalf("the watch printed nothing after the change")
 	}
 
-	job := curl(t, keys+"/queue", "-XPOST", "-d", "value=Job1")
-	job.want(t, "POST an in-order key", 201, fmt.Sprintf(`{"action":"create","node":{"key":"/queue/%020d","value":"Job1","modifiedIndex":%d,"createdIndex":%d}}`+"\n", job.index(t), job.index(t), job.index(t)))
+	nope := curl(t, keys+"/foo/bar", "-XPUT", "-d", "prevValue=nope", "-d", "value=new")
+	nope.want(t, "PUT with a wrong prevValue", 412, `{"errorCode":101,"message":"Compare failed","cause":"[nope != barbar]","index":%d}`+"\n")
+	cas := curl(t, keys+"/foo/bar", "-XPUT", "-d", "prevValue=barbar", "-d", "value=new")
+	iCas := cas.index(t)
+	cas.want(t, "PUT with the right prevValue", 200, fmt.Sprintf(`{"action":"compareAndSwap","node":{"key":"/foo/bar","value":"new","modifiedIndex":%d,"createdIndex":%d},"prevNode":{"key":"/foo/bar","value":"barbar","modifiedIndex":%d,"createdIndex":%d}}`+"\n", iCas, iBar, iBar, iBar))
+	query := curl(t, keys+"/foo/bar?prevValue=wrong", "-XPUT", "-d", "value=newer")
+	query.want(t, "PUT with a wrong prevValue in the query", 412, `{"errorCode":101,"message":"Compare failed","cause":"[wrong != new]","index":%d}`+"\n")
 
+	job := curl(t, keys+"/queue", "-XPOST", "-d", "value=job1")
+	iJob := job.index(t)
+	job.want(t, "POST an in-order key", 201, fmt.Sprintf(`{"action":"create","node":{"key":"/queue/%020d","value":"job1","modifiedIndex":%d,"createdIndex":%d}}`+"\n", iJob, iJob, iJob))
 	dir := curl(t, keys+"/dir", "-XPUT", "-d", "dir=true")
+	iDir := dir.index(t)
 	dir.want(t, "PUT a dir", 201, `{"action":"set","node":{"key":"/dir","dir":true,"modifiedIndex":%d,"createdIndex":%d}}`+"\n")
-	list := curl(t, keys+"/?recursive=true&sorted=true")
-	if list.status != 200 || !strings.HasPrefix(list.body, `{"action":"get","node":{"dir":true,"nodes":[{"key":"/dir","dir":true,`) ||
-		!strings.Contains(list.body, `{"key":"/queue","dir":true,"nodes":[{"key":"/queue/`) {
-		t.Fatalf("GET / recursive sorted: %d %s", list.status, list.body)
-	}
 
-	cas := curl(t, keys+"/foo?prevValue=wrong", "-XPUT", "-d", "value=new")
-	cas.want(t, "PUT with a wrong prevValue", 412, `{"errorCode":101,"message":"Compare failed","cause":"[wrong != baz]","index":%d}`+"\n")
-	ok := curl(t, keys+"/foo?prevValue=baz", "-XPUT", "-d", "value=new")
-	if ok.status != 200 || !strings.HasPrefix(ok.body, `{"action":"compareAndSwap","node":{"key":"/foo","value":"new",`) {
-		t.Fatalf("PUT with the right prevValue: %d %s", ok.status, ok.body)
-	}
-	bad := curl(t, keys+"/foo?recursive=maybe")
+	must(t, "DELETE /ttl")(keysOf(t, m.clientURL()).Delete(ctxT(t), "/ttl", nil))
+	list := curl(t, keys+"/?recursive=true&sorted=true")
+	list.want(t, "GET / recursive sorted", 200, fmt.Sprintf(`{"action":"get","node":{"dir":true,"nodes":[`+
+		`{"key":"/dir","dir":true,"modifiedIndex":%d,"createdIndex":%d},`+
+		`{"key":"/foo","dir":true,"nodes":[{"key":"/foo/bar","value":"new","modifiedIndex":%d,"createdIndex":%d}],"modifiedIndex":%d,"createdIndex":%d},`+
+		`{"key":"/queue","dir":true,"nodes":[{"key":"/queue/%020d","value":"job1","modifiedIndex":%d,"createdIndex":%d}],"modifiedIndex":%d,"createdIndex":%d}]}}`+"\n",
+		iDir, iDir, iCas, iBar, iBar, iBar, iJob, iJob, iJob, iJob, iJob))
+	rm := curl(t, keys+"/foo?recursive=true", "-XDELETE")
+	rm.want(t, "DELETE /foo recursive", 200, fmt.Sprintf(`{"action":"delete","node":{"key":"/foo","dir":true,"modifiedIndex":%d,"createdIndex":%d},"prevNode":{"key":"/foo","dir":true,"modifiedIndex":%d,"createdIndex":%d}}`+"\n", rm.index(t), iBar, iBar, iBar))
+	bad := curl(t, keys+"/dir?recursive=maybe")
 	bad.want(t, "GET with a bad boolean", 400, `{"errorCode":209,"message":"Invalid field","cause":"invalid value for \"recursive\"","index":0}`+"\n")
 
 	machines := curl(t, m.clientURL()+"/v2/machines")
