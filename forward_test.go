@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log"
 	"math"
@@ -347,5 +348,23 @@ func TestLinearizableReadOnAFollower(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("linearizableRead did not return within 30s after the leader stopped")
+	}
+}
+
+// TestForwardErrorsArePublic: the failures of a forward are told to
+// clients as they are, not as an internal error, and a leader's failure
+// named over the peer port is the same error on the follower.
+func TestForwardErrorsArePublic(t *testing.T) {
+	for _, known := range []error{errLeaderUnreachable, errLeaderChanged, errLeaderFailed, errNotAppliedHere, errCommandTimeout, errNoLeader} {
+		err := fmt.Errorf("%w: POST http://10.0.0.1:7001/v2/forward: connection refused", known)
+		if got := publicCause(err); got != known.Error() {
+			t.Fatalf("publicCause(%v) = %q, want %q", err, got, known.Error())
+		}
+		if got := remoteRaftError(publicCause(err)); got != known {
+			t.Fatalf("remoteRaftError(%q) = %v, want %v", publicCause(err), got, known)
+		}
+	}
+	if !notProposed(errLeaderChanged) || notProposed(errLeaderUnreachable) || notProposed(errNotAppliedHere) {
+		t.Fatal("only a refusal by a member that no longer leads says nothing was proposed")
 	}
 }
