@@ -14,7 +14,8 @@ import (
 
 // TestCluster drives a three-member cluster with the client: the members
 // API and Sync, GetVersion on every member, every kind of write sent to a
-// follower, and a watcher that outlives the leader it waited on. The
+// follower, a watcher on a follower, and a watcher that outlives the
+// leader it waited on. The
 // subtests share the cluster and run in order; the last kills the leader.
 func TestCluster(t *testing.T) {
 	t.Parallel()
@@ -123,6 +124,28 @@ func TestCluster(t *testing.T) {
 			if d.Action != "delete" || !d.Node.Dir {
 				t.Fatalf("Delete of a dir on %s: action %q node %v", f.name, d.Action, d.Node)
 			}
+		}
+	})
+
+	t.Run("WatcherOnFollower", func(t *testing.T) {
+		// A follower's watcher reports the leader's writes as the
+		// follower applies them, in order, none lost between two calls.
+		f := followers(members, leader)[0]
+		wkapi := keysOf(t, f.clientURL())
+		lkapi := keysOf(t, leader.clientURL())
+		start := must(t, "Get on the follower")(wkapi.Get(ctxT(t), "/", nil)).Index
+		w := wkapi.Watcher("/onfollower", &client.WatcherOptions{AfterIndex: start, Recursive: true})
+		var want []wantEvent
+		for i := range 5 {
+			key := fmt.Sprintf("/onfollower/k%d", i%2)
+			r := must(t, "Set on the leader")(lkapi.Set(ctxT(t), key, fmt.Sprint(i), nil))
+			want = append(want, wantEvent{"set", key, fmt.Sprint(i), r.Node.ModifiedIndex})
+		}
+		d := must(t, "Delete on the leader")(lkapi.Delete(ctxT(t), "/onfollower", &client.DeleteOptions{Recursive: true}))
+		nextEvents(t, "watcher on "+f.name, w, want...)
+		ev := must(t, "watcher on "+f.name)(w.Next(ctxT(t)))
+		if ev.Action != "delete" || ev.Node.Key != "/onfollower" || !ev.Node.Dir || ev.Node.ModifiedIndex != d.Node.ModifiedIndex {
+			t.Fatalf("watcher on %s: %q %v, want the delete of /onfollower", f.name, ev.Action, ev.Node)
 		}
 	})
 
