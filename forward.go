@@ -149,16 +149,20 @@ func (s *raftServer) askLeader(route string, body []byte, timeout time.Duration,
 	if err != nil {
 		return fmt.Errorf("%w: POST %s%s: reading the answer: %v", errLeaderUnreachable, leader.RaftURL, route, err)
 	}
-	if err := json.Unmarshal(answer, out); err != nil {
-		// Not the route's answer: a proxy's 502 or 504 when the leader
-		// went away, or a refusal before the route.
-		failure := errLeaderFailed
-		if resp.StatusCode >= http.StatusInternalServerError {
-			failure = errLeaderUnreachable
+	// The routes answer 200, or 503 with a raft failure.
+	if resp.StatusCode == http.StatusOK || resp.StatusCode == http.StatusServiceUnavailable {
+		if err := json.Unmarshal(answer, out); err == nil {
+			return nil
 		}
-		return fmt.Errorf("%w: POST %s%s: HTTP %d %q", failure, leader.RaftURL, route, resp.StatusCode, answer)
 	}
-	return nil
+	// Not the route's answer: a refusal before the route (another
+	// cluster's identity), or a proxy's 502 or 504 when the leader went
+	// away.
+	failure := errLeaderFailed
+	if resp.StatusCode >= http.StatusInternalServerError {
+		failure = errLeaderUnreachable
+	}
+	return fmt.Errorf("%w: POST %s%s: HTTP %d %q", failure, leader.RaftURL, route, resp.StatusCode, answer)
 }
 
 // remoteRaftError is the error a leader named by its public text: the same
@@ -202,6 +206,7 @@ func (s *raftServer) awaitApplied(index uint64) error {
 // forwardHandler proposes a write a follower forwarded. A member that does
 // not lead refuses it (dispatch's errNotLeader): it never sends it on.
 func (s *raftServer) forwardHandler(w http.ResponseWriter, r *http.Request) {
+	procs.busy()
 	var write batchedWrite
 	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxEntryBytes)).Decode(&write); err != nil {
 		http.Error(w, "malformed forwarded write: "+err.Error(), http.StatusBadRequest)
@@ -285,6 +290,7 @@ type readIndexAnswer struct {
 // readIndexHandler confirms this member's leadership with a read barrier
 // and answers its store index.
 func (s *raftServer) readIndexHandler(w http.ResponseWriter, _ *http.Request) {
+	procs.busy()
 	if err := s.readBarrier(); err != nil {
 		writeJSON(w, http.StatusServiceUnavailable, readIndexAnswer{RaftError: publicCause(err)})
 		return

@@ -95,7 +95,7 @@ func TestFollowerWriteIsForwardedToTheLeader(t *testing.T) {
 
 // TestForwardToANonLeaderIsRefused: a member that does not lead refuses a
 // forwarded write, and does not send it on: a write travels one hop at
-// most.
+// most. A forward without the cluster identity is refused too.
 func TestForwardToANonLeaderIsRefused(t *testing.T) {
 	nodes := threeNodes(t, nil)
 	body, _ := json.Marshal((&SetCommand{Key: "/refused", Value: "x"}).inBatch())
@@ -113,8 +113,18 @@ func TestForwardToANonLeaderIsRefused(t *testing.T) {
 	if got := remoteRaftError(result.RaftError); !errors.Is(got, errLeaderChanged) || !notProposed(got) {
 		t.Fatalf("the refusal reads as %v, want errLeaderChanged, a refusal", got)
 	}
-	// A later write through the leader reaches every member: had the
-	// refused one been sent on, it would be there before it.
+	// Nor does the leader take a forward without the cluster's identity.
+	resp, err = testClient.Post(nodes[0].peerURL(forwardPath), "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	answer, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode == http.StatusOK {
+		t.Fatalf("a forward without the cluster identity: HTTP %d %s, want a refusal", resp.StatusCode, answer)
+	}
+	// A later write through the leader reaches every member: had a
+	// refused one been taken, it would be there before it.
 	if _, err := nodes[0].e.raft.proposeAnywhere(&SetCommand{Key: "/after", Value: "y"}); err != nil {
 		t.Fatal(err)
 	}
@@ -366,5 +376,23 @@ func TestForwardErrorsArePublic(t *testing.T) {
 	}
 	if !notProposed(errLeaderChanged) || notProposed(errLeaderUnreachable) || notProposed(errNotAppliedHere) {
 		t.Fatal("only a refusal by a member that no longer leads says nothing was proposed")
+	}
+}
+
+// TestForwardOverPeerTLS: with peer TLS, a follower forwards writes and
+// asks for read indexes over it, with its own certificate.
+func TestForwardOverPeerTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	peerFlags := func(name string) []string {
+		cert, key := ca.issue(name)
+		return []string{"-serverCert", cert, "-serverKey", key, "-serverCAFile", ca.file}
+	}
+	nodes := threeNodes(t, nil, peerFlags("node1"), peerFlags("node2"), peerFlags("node3"))
+	follower := nodes[2]
+	if event, err := follower.e.raft.proposeAnywhere(&SetCommand{Key: "/tls", Value: "v"}); err != nil || event.Value != "v" {
+		t.Fatalf("a write through a follower over peer TLS: %+v, %v", event, err)
+	}
+	if err := follower.e.raft.linearizableRead(); err != nil {
+		t.Fatalf("a read index over peer TLS: %v", err)
 	}
 }
