@@ -14,13 +14,16 @@ import (
 )
 
 // indexRef is "#N" in an expected answer: the index N writes after the
-// test's first.
-var indexRef = regexp.MustCompile(`#(\d+)`)
+// test's first; "~N" is the same index as an in-order key's name.
+var indexRef = regexp.MustCompile(`[#~](\d+)`)
 
-// expandIndexes replaces every #N in s with base+N.
+// expandIndexes replaces every #N and ~N in s with base+N.
 func expandIndexes(s string, base uint64) string {
 	return indexRef.ReplaceAllStringFunc(s, func(ref string) string {
 		n, _ := strconv.ParseUint(ref[1:], 10, 64)
+		if ref[0] == '~' {
+			return fmt.Sprintf("%020d", base+n)
+		}
 		return strconv.FormatUint(base+n, 10)
 	})
 }
@@ -100,7 +103,7 @@ func TestV2Walkthrough(t *testing.T) {
 		{"§5 DELETE", "DELETE", "/v2/keys/message", "", 200, `{"action":"delete","node":{"key":"/message","modifiedIndex":#3,"createdIndex":#2},"prevNode":{"key":"/message","value":"Hello etcd","modifiedIndex":#2,"createdIndex":#2}}`, "#3"},
 		{"§14 100", "GET", "/v2/keys/message", "", 404, `{"errorCode":100,"message":"Key not found","cause":"/message","index":#3}`, "#3"},
 		{"§9 mkdir", "PUT", "/v2/keys/dir?dir=true", "value=ignored", 201, `{"action":"set","node":{"key":"/dir","dir":true,"modifiedIndex":#4,"createdIndex":#4}}`, "#4"},
-		{"§7 in-order key, its dir made on the way", "POST", "/v2/keys/queue", "value=job1", 201, `{"action":"create","node":{"key":"/queue/000000000000000000#5","value":"job1","modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
+		{"§7 in-order key, its dir made on the way", "POST", "/v2/keys/queue", "value=job1", 201, `{"action":"create","node":{"key":"/queue/~5","value":"job1","modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
 		{"§4 create", "PUT", "/v2/keys/k?prevExist=false", "value=one", 201, `{"action":"create","node":{"key":"/k","value":"one","modifiedIndex":#6,"createdIndex":#6}}`, "#6"},
 		{"§10 105, a failed write takes an index", "PUT", "/v2/keys/k?prevExist=false", "value=x", 412, `{"errorCode":105,"message":"Key already exists","cause":"/k","index":#7}`, "#7"},
 		{"§4 update", "PUT", "/v2/keys/k?prevExist=true", "value=two", 200, `{"action":"update","node":{"key":"/k","value":"two","modifiedIndex":#8,"createdIndex":#6},"prevNode":{"key":"/k","value":"one","modifiedIndex":#6,"createdIndex":#6}}`, "#8"},
