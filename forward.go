@@ -217,6 +217,11 @@ func (s *raftServer) forwardHandler(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "malformed forwarded write: want exactly one write", http.StatusBadRequest)
 		return
 	}
+	// Only the leader decides that a key expired.
+	if _, expiry := cmd.(*ExpireCommand); expiry {
+		http.Error(w, "an expiry is not forwarded: the leader expires keys itself", http.StatusBadRequest)
+		return
+	}
 	event, err := s.dispatch(cmd)
 	result := forwardResult{Index: s.store.Index()}
 	var storeErr *etcderr.Error
@@ -230,7 +235,7 @@ func (s *raftServer) forwardHandler(w http.ResponseWriter, r *http.Request) {
 		result.RaftError = publicCause(err)
 		writeJSON(w, http.StatusServiceUnavailable, result)
 		return
-	default:
+	case event != nil:
 		result.Event, result.V2 = event, event.V2
 		result.Index = event.Index
 	}
