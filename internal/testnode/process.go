@@ -14,7 +14,11 @@ import (
 
 // Options say how to start the binary.
 type Options struct {
-	Args []string
+	// Binary, if set, is the program to run instead of the one Binary
+	// builds: a suite in a module of its own cannot build this module's
+	// main package, and may run another server for comparison.
+	Binary string
+	Args   []string
 	// Wrapper, if set, is the command the binary runs under (strace): the
 	// process is then the wrapper's.
 	Wrapper []string
@@ -37,9 +41,12 @@ type Process struct {
 
 // Start starts the binary without waiting for it to serve.
 func Start(o Options) (*Process, error) {
-	bin, err := Binary()
-	if err != nil {
-		return nil, err
+	bin := o.Binary
+	if bin == "" {
+		var err error
+		if bin, err = Binary(); err != nil {
+			return nil, err
+		}
 	}
 	argv := append(append(append([]string{}, o.Wrapper...), bin), o.Args...)
 	p := &Process{cmd: exec.Command(argv[0], argv[1:]...), exited: make(chan struct{})}
