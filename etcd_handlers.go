@@ -71,9 +71,10 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/stats/self", readOnly(h.selfStats))
 	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
 	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
+	r.HandleFunc(metricsPath, readOnly(h.raft.metrics.Handler().ServeHTTP))
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
-	return h.cors.wrap(cleanPaths(r))
+	return h.cors.wrap(cleanPaths(h.countRequests(r)))
 }
 
 // cleanPaths redirects a request for a path that is not clean to its clean
