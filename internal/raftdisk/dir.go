@@ -52,7 +52,7 @@ type Dir struct {
 	positions *positions
 	syncer    *syncer // set by Attach
 	states    pendingStates
-	syncTimed func(time.Duration)
+	syncTimed func(time.Duration) // see TimeSyncs
 }
 
 // Open readies dataDir for goraft: see the package comment.
@@ -118,8 +118,8 @@ func (d *Dir) Attach(srv raft.Server) error {
 	return nil
 }
 
-// TimeSyncs has timed told how long each fsync of the log that Sync makes
-// took. Call it before Attach.
+// TimeSyncs makes Sync tell timed how long each fsync of the log took
+// (the node's fsync histogram). Call it before Attach.
 func (d *Dir) TimeSyncs(timed func(time.Duration)) { d.syncTimed = timed }
 
 // ConfWritten makes durable the conf file goraft has just replaced, which
