@@ -45,22 +45,22 @@ func New() *Node {
 		registry: prometheus.NewRegistry(),
 		WALFsync: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "etcd_disk_wal_fsync_duration_seconds",
-			Help: "The latency distributions of fsync called by the raft log.",
+			Help: "Seconds each fsync of the raft log this node made took.",
 			// 1 ms to 8 s, as etcd's.
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		SnapshotSave: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name:    "etcd_debugging_snap_save_total_duration_seconds",
-			Help:    "The total latency distributions of save called by snapshot.",
+			Help:    "Seconds each save of the store's state for a snapshot took, fsync included.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 2, 14),
 		}),
 		ProposalsFailed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "etcd_server_proposals_failed_total",
-			Help: "The total number of failed proposals seen.",
+			Help: "Proposals that timed out or that raft dropped.",
 		}),
 		WritesPerEntry: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: OwnPrefix + "server_writes_per_entry",
-			Help: "The number of store writes in each log entry this leader proposed (group commit).",
+			Help: "Store writes in each log entry this node proposed as leader (the group commit's batches).",
 			// 1 to 512, the most one entry holds.
 			Buckets: prometheus.ExponentialBuckets(1, 2, 10),
 		}),
@@ -92,19 +92,19 @@ func (n *Node) WatchRaft(r Raft) {
 	}
 	n.registry.MustRegister(
 		// etcd shows both as gauges, despite their names.
-		gauge("etcd_server_proposals_committed_total", "The total number of consensus proposals committed.",
+		gauge("etcd_server_proposals_committed_total", "The raft commit index.",
 			func() float64 { return float64(r.CommitIndex()) }),
-		gauge("etcd_server_proposals_applied_total", "The total number of consensus proposals applied.",
+		gauge("etcd_server_proposals_applied_total", "The last log index applied (goraft applies each entry as it commits it).",
 			func() float64 { return float64(r.CommitIndex()) }),
-		gauge("etcd_server_proposals_pending", "The current number of pending proposals to commit.",
+		gauge("etcd_server_proposals_pending", "Proposals handed to raft and not committed yet.",
 			func() float64 { return float64(r.Pending()) }),
-		gauge("etcd_server_has_leader", "Whether or not a leader exists. 1 is existence, 0 is not.",
+		gauge("etcd_server_has_leader", "1 while a leader is known and was heard from within an election timeout, else 0.",
 			func() float64 { return flag(r.HasLeader()) }),
-		gauge("etcd_server_is_leader", "Whether or not this member is a leader. 1 if is, 0 otherwise.",
+		gauge("etcd_server_is_leader", "1 while this member leads, else 0.",
 			func() float64 { return flag(r.IsLeader()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "etcd_server_leader_changes_seen_total",
-			Help: "The number of leader changes seen.",
+			Help: "New leaders this member learned of.",
 		}, func() float64 { return float64(r.LeaderChanges()) }),
 	)
 }

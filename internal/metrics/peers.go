@@ -11,7 +11,7 @@ type PeerRTT struct {
 func newPeerRTT() *PeerRTT {
 	return &PeerRTT{vec: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name: "etcd_network_peer_round_trip_time_seconds",
-		Help: "Round-Trip-Time histogram between peers",
+		Help: "Seconds from sending an append (or heartbeat) to a peer to its answer, by peer name.",
 		// 0.1 ms to 3.3 s, as etcd's.
 		Buckets: prometheus.ExponentialBuckets(0.0001, 2, 16),
 	}, []string{"To"})}

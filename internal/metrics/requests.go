@@ -39,14 +39,14 @@ func newRequests() *Requests {
 	r := &Requests{
 		durations: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "etcd_http_successful_duration_seconds",
-			Help: "Bucketed histogram of processing time (s) of successfully handled requests (non-watches), by method (GET/PUT etc.).",
+			Help: "Seconds to answer each request of the key space that did not fail, watches aside, by method.",
 			// 0.5 ms to 2 s, as etcd's.
 			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 13),
 		}, []string{"method"}),
 		receivedDesc: prometheus.NewDesc("etcd_http_received_total",
-			"Counter of requests received into the system (successfully parsed and authd).", []string{"method"}, nil),
+			"Requests of the key space, watches aside, by method.", []string{"method"}, nil),
 		failedDesc: prometheus.NewDesc("etcd_http_failed_total",
-			"Counter of handle failures of requests (non-watches), by method (GET/PUT etc.) and code (400, 500 etc.).", []string{"method", "code"}, nil),
+			"Requests of the key space answered with a status from 400 to 599, watches aside, by method and status.", []string{"method", "code"}, nil),
 	}
 	for i, m := range Methods {
 		r.bound[i] = sync.OnceValue(func() prometheus.Observer { return r.durations.WithLabelValues(m) })

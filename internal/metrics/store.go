@@ -24,12 +24,12 @@ func (n *Node) WatchStore(stats func() store.Stats) {
 	}
 	n.registry.MustRegister(&storeCollector{
 		stats:        stats,
-		reads:        desc("reads_total", "Total number of reads action by (get/getRecursive), local to this member.", "action"),
-		readsFailed:  desc("reads_failed_total", "Failed read actions by (get/getRecursive), local to this member.", "action"),
-		writes:       desc("writes_total", "Total number of writes (e.g. set/compareAndDelete) seen by this member.", "action"),
-		writesFailed: desc("writes_failed_total", "Failed write actions (e.g. set/compareAndDelete), seen by this member.", "action"),
-		expires:      desc("expires_total", "Total number of expired keys."),
-		watchers:     desc("watchers", "Count of currently active watchers."),
+		reads:        desc("reads_total", "Store reads on this member by action, failed ones included.", "action"),
+		readsFailed:  desc("reads_failed_total", "Store reads on this member that failed, by action.", "action"),
+		writes:       desc("writes_total", "Store writes this member applied by action, failed ones included.", "action"),
+		writesFailed: desc("writes_failed_total", "Store writes this member applied that failed, by action.", "action"),
+		expires:      desc("expires_total", "Keys removed because their TTL ran out."),
+		watchers:     desc("watchers", "Watches waiting now."),
 	})
 }
 
