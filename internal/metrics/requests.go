@@ -10,11 +10,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// Methods are the method labels of client requests: the HTTP method, QGET
+// methods are the method labels of client requests: the HTTP method, QGET
 // for a read that goes through the log (as etcd labels a quorum read), and
 // OTHER for any method the API does not serve, so that clients cannot make
 // up labels.
-var Methods = [...]string{"GET", "QGET", "HEAD", "POST", "PUT", "DELETE", "OTHER"}
+var methods = [...]string{"GET", "QGET", "HEAD", "POST", "PUT", "DELETE", "OTHER"}
 
 // Failures are answers with a status from 400 to 599.
 const (
@@ -27,10 +27,10 @@ const (
 // Counting takes no lock: the counters are atomic, and each method's
 // histogram is bound to its label once.
 type Requests struct {
-	received     [len(Methods)]atomic.Uint64
-	failed       [len(Methods)][statusEnd - firstFailure]atomic.Uint64
+	received     [len(methods)]atomic.Uint64
+	failed       [len(methods)][statusEnd - firstFailure]atomic.Uint64
 	durations    *prometheus.HistogramVec
-	bound        [len(Methods)]func() prometheus.Observer
+	bound        [len(methods)]func() prometheus.Observer
 	receivedDesc *prometheus.Desc
 	failedDesc   *prometheus.Desc
 }
@@ -48,18 +48,18 @@ func newRequests() *Requests {
 		failedDesc: prometheus.NewDesc("etcd_http_failed_total",
 			"Requests of the key space answered with a status from 400 to 599, watches aside, by method and status.", []string{"method", "code"}, nil),
 	}
-	for i, m := range Methods {
+	for i, m := range methods {
 		r.bound[i] = sync.OnceValue(func() prometheus.Observer { return r.durations.WithLabelValues(m) })
 	}
 	return r
 }
 
-// Done counts a request of method (one of Methods; any other counts as
+// Done counts a request of method (one of methods; any other counts as
 // OTHER) answered with status after took.
 func (r *Requests) Done(method string, status int, took time.Duration) {
-	i := slices.Index(Methods[:], method)
+	i := slices.Index(methods[:], method)
 	if i < 0 {
-		i = len(Methods) - 1
+		i = len(methods) - 1
 	}
 	r.received[i].Add(1)
 	if status >= firstFailure && status < statusEnd {
@@ -77,7 +77,7 @@ func (r *Requests) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (r *Requests) Collect(ch chan<- prometheus.Metric) {
-	for i, m := range Methods {
+	for i, m := range methods {
 		if n := r.received[i].Load(); n > 0 {
 			ch <- prometheus.MustNewConstMetric(r.receivedDesc, prometheus.CounterValue, float64(n), m)
 		}
