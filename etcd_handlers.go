@@ -74,11 +74,12 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
 	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
 	h.v2ClusterRoutes(r)
+	r.HandleFunc(metricsPath, readOnly(h.raft.metrics.Handler().ServeHTTP))
 	r.Handle("/", web.SendBrowsersToPage(http.HandlerFunc(notFound)))
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
 	h.dashboard.ReadsFrom(r)
-	return h.cors.wrap(cleanPaths(r))
+	return h.cors.wrap(cleanPaths(h.countRequests(r)))
 }
 
 // cleanPaths redirects a request for a path that is not clean to its clean

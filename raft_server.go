@@ -16,6 +16,7 @@ import (
 	"github.com/goraft/raft"
 
 	"github.com/etcd-recreation/etcd/etcderr"
+	"github.com/etcd-recreation/etcd/internal/metrics"
 	"github.com/etcd-recreation/etcd/internal/notify"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
 	"github.com/etcd-recreation/etcd/internal/raftguard"
@@ -32,6 +33,7 @@ type raftServer struct {
 	members   *memberRegistry
 	disk      *raftdisk.Dir
 	stats     *raftStats
+	metrics   *metrics.Node
 	startTime time.Time
 
 	peerListener  net.Listener
@@ -119,11 +121,13 @@ var (
 // newRaftServer opens the data directory and starts goraft over it. The
 // peer listener must already be bound; peerTLS is nil for plain HTTP.
 func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peerTLS *tlsSide) (*raftServer, error) {
+	m := metrics.New()
 	s := &raftServer{
 		cfg:          cfg,
 		store:        st,
 		members:      newMemberRegistry(),
-		stats:        newRaftStats(),
+		stats:        newRaftStats(m.PeerRTT),
+		metrics:      m,
 		startTime:    time.Now(),
 		peerListener: peerListener,
 		peerTLS:      peerTLS,
@@ -142,12 +146,14 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		return nil, err
 	}
 	s.disk = disk
+	disk.TimeSyncs(func(took time.Duration) { m.WALFsync.Observe(took.Seconds()) })
 	if err := s.openIdentity(); err != nil {
 		return nil, err
 	}
 	s.peerTransport = newPeerTransport(cfg.ElectionTimeout, peerTLS, s.identity)
 	s.snapshotAt = disk.SnapshotIndex()
 	s.batcher = &writeBatcher{propose: func(cmd raft.Command) (any, error) {
+		m.WritesPerEntry.Observe(float64(writesIn(cmd)))
 		v, _, err := s.proposeDurably(cmd)
 		return v, err
 	}}
@@ -171,6 +177,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 	// guard the membership.
 	s.guard = raftguard.New(raftguard.Config{Raft: srv, Disk: disk, Transport: tr, ElectionTimeout: cfg.ElectionTimeout})
 	tr.guard = s.guard
+	s.watchMetrics()
 	s.replicator.terms = s.guard
 	if err := disk.LoadSnapshot(srv); err != nil {
 		return nil, err
@@ -639,11 +646,15 @@ func (s *raftServer) doIndexed(cmd raft.Command) (any, uint64, error) {
 	defer timer.Stop()
 	select {
 	case r := <-done:
+		if proposalFailed(r.err) {
+			s.metrics.ProposalsFailed.Inc()
+		}
 		if errors.Is(r.err, raft.NotLeaderError) {
 			return nil, 0, errNotLeader
 		}
 		return r.value, r.index, r.err
 	case <-timer.C:
+		s.metrics.ProposalsFailed.Inc()
 		return nil, 0, errCommandTimeout
 	}
 }
@@ -662,7 +673,12 @@ func (s *raftServer) entryApplied(srv raft.Server) {
 // own, streamed; goraft's snapshot holds only a reference to it, and so
 // does the copy goraft keeps in memory (raftdisk/state.go).
 func (s *raftServer) Save() ([]byte, error) {
-	return s.disk.SaveState(s.store.Index(), s.store.SaveTo)
+	start := time.Now()
+	state, err := s.disk.SaveState(s.store.Index(), s.store.SaveTo)
+	if err == nil {
+		s.metrics.SnapshotSave.Observe(time.Since(start).Seconds())
+	}
+	return state, err
 }
 
 // Recovery is goraft's snapshot restore hook: at start-up, and when a

@@ -4,6 +4,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/metrics"
 )
 
 // raftStats counts this node's raft traffic for /v1/stats/self and, on the
@@ -13,10 +15,11 @@ type raftStats struct {
 	recv      trafficRate
 	send      trafficRate
 	followers map[string]*followerStats
+	rtt       *metrics.PeerRTT
 }
 
-func newRaftStats() *raftStats {
-	return &raftStats{followers: make(map[string]*followerStats)}
+func newRaftStats(rtt *metrics.PeerRTT) *raftStats {
+	return &raftStats{followers: make(map[string]*followerStats), rtt: rtt}
 }
 
 // trafficRate counts requests and their rate over the last window of them.
@@ -62,6 +65,7 @@ type followerStats struct {
 		Success uint64 `json:"success"`
 	} `json:"counts"`
 	sum, sumSquares float64
+	rtt             interface{ Observe(seconds float64) } // the follower's histogram in /metrics
 }
 
 type latencyStats struct {
@@ -84,13 +88,14 @@ func (s *raftStats) sentAppend(peer string, took time.Duration, ok bool) {
 	s.send.add(time.Now())
 	f := s.followers[peer]
 	if f == nil {
-		f = &followerStats{}
+		f = &followerStats{rtt: s.rtt.For(peer)}
 		s.followers[peer] = f
 	}
 	if !ok {
 		f.Counts.Fail++
 		return
 	}
+	f.rtt.Observe(took.Seconds())
 	ms := float64(took) / float64(time.Millisecond)
 	f.Counts.Success++
 	n := float64(f.Counts.Success)
@@ -124,6 +129,7 @@ type selfStats struct {
 func (s *raftStats) dropFollower(peer string) {
 	s.mu.Lock()
 	delete(s.followers, peer)
+	s.rtt.Forget(peer)
 	s.mu.Unlock()
 }
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/goraft/raft"
 
+	"github.com/etcd-recreation/etcd/internal/metrics"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
 	"github.com/etcd-recreation/etcd/internal/raftguard"
 )
@@ -112,7 +113,7 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 	tr := &transporter{
 		client:     &http.Client{Transport: newPeerTransport(50*time.Millisecond, nil, noIdentity())},
 		rpcTimeout: time.Minute,
-		stats:      newRaftStats(),
+		stats:      newRaftStats(metrics.New().PeerRTT),
 		gate:       newPeerGate(),
 		guard:      &recordingGuard{},
 		members:    newMemberRegistry(),

@@ -35,6 +35,7 @@ import (
 	"log"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/goraft/raft"
 )
@@ -51,6 +52,7 @@ type Dir struct {
 	positions *positions
 	syncer    *syncer // set by Attach
 	states    pendingStates
+	syncTimed func(time.Duration) // see TimeSyncs
 }
 
 // Open readies dataDir for goraft: see the package comment.
@@ -109,9 +111,16 @@ func (d *Dir) Attach(srv raft.Server) error {
 	if err != nil {
 		return err
 	}
+	if d.syncTimed != nil {
+		s.timed = d.syncTimed
+	}
 	d.syncer = s
 	return nil
 }
+
+// TimeSyncs makes Sync tell timed how long each fsync of the log took
+// (the node's fsync histogram). Call it before Attach.
+func (d *Dir) TimeSyncs(timed func(time.Duration)) { d.syncTimed = timed }
 
 // ConfWritten makes durable the conf file goraft has just replaced, which
 // it renames into place without fsyncing the directory: call it after every

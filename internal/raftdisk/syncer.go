@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"time"
 )
 
 // syncer makes what goraft wrote to the log durable. goraft never fsyncs
@@ -23,6 +24,8 @@ type syncer struct {
 	path string
 	// flush is (*os.File).Sync; tests replace it to control timing.
 	flush func(*os.File) error
+	// timed is told how long each successful flush took.
+	timed func(time.Duration)
 
 	mu       sync.Mutex
 	cond     *sync.Cond
@@ -36,7 +39,7 @@ type syncer struct {
 }
 
 func newSyncer(path string) (*syncer, error) {
-	s := &syncer{path: path, flush: (*os.File).Sync}
+	s := &syncer{path: path, flush: (*os.File).Sync, timed: func(time.Duration) {}}
 	s.cond = sync.NewCond(&s.mu)
 	f, info, err := openForSync(path)
 	if err != nil {
@@ -110,9 +113,11 @@ func (s *syncer) syncCurrentFile() error {
 		s.mu.Unlock()
 		old.Close()
 	}
+	start := time.Now()
 	if err := s.flush(s.file); err != nil {
 		return fmt.Errorf("sync raft log: %w", err)
 	}
+	s.timed(time.Since(start))
 	return nil
 }
 

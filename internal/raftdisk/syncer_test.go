@@ -149,3 +149,35 @@ func TestSyncerFailsWhenTheLogIsGone(t *testing.T) {
 		t.Fatal("sync claimed durability for a log it cannot reach")
 	}
 }
+
+// TestSyncerTimesEachFlush: every fsync that succeeded is timed, for the
+// node's fsync histogram; a failed one is not.
+func TestSyncerTimesEachFlush(t *testing.T) {
+	s, _ := newTestSyncer(t)
+	const flushTime = 5 * time.Millisecond
+	fail := false
+	s.flush = func(*os.File) error {
+		time.Sleep(flushTime)
+		if fail {
+			return errors.New("EIO")
+		}
+		return nil
+	}
+	var timed []time.Duration
+	s.timed = func(d time.Duration) { timed = append(timed, d) }
+	for range 2 {
+		if err := s.sync(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fail = true
+	s.sync()
+	if len(timed) != 2 {
+		t.Fatalf("%d flushes timed, want the 2 that succeeded", len(timed))
+	}
+	for _, d := range timed {
+		if d < flushTime {
+			t.Errorf("a flush of at least %v was timed at %v", flushTime, d)
+		}
+	}
+}

@@ -215,3 +215,19 @@ func TestStaleAppendDoesNotOverrideLeader(t *testing.T) {
 		t.Fatalf("leader = %q, want new", got)
 	}
 }
+
+// TestLeaderChangesCountsNewLeaders: each leader learned counts, one
+// learned again after none included; losing the leader and hearing again
+// from the same one do not.
+func TestLeaderChangesCountsNewLeaders(t *testing.T) {
+	g := &Guard{}
+	g.LeaderLearned(g.LeaderChangesSeen(), "a")
+	g.LeaderLearned(g.LeaderChangesSeen(), "a")
+	g.leaderChanged("", 0)
+	g.leaderChanged("b", 0)
+	g.leaderChanged("", 0)
+	g.LeaderLearned(g.LeaderChangesSeen(), "b")
+	if got := g.LeaderChanges(); got != 3 {
+		t.Fatalf("LeaderChanges = %d after a, none, b, none, b; want 3", got)
+	}
+}

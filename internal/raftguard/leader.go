@@ -18,6 +18,9 @@ type leaderView struct {
 	seq   uint64    // leader changes goraft announced
 	heard time.Time // when this node last heard from the leader named
 	since time.Time // when the leader named became known
+
+	// changes counts changes to a new known leader, however learned.
+	changes uint64
 }
 
 // leaderChanged records a change of leader goraft announced, and for a
@@ -67,6 +70,9 @@ func (l *leaderView) setLocked(name string) {
 		return
 	}
 	l.named = name
+	if name != "" {
+		l.changes++
+	}
 	now := time.Now()
 	l.heard, l.since = now, now
 	if name == "" {
@@ -98,6 +104,15 @@ func (g *Guard) LeaderHeard() (string, time.Duration) {
 		return name, 0
 	}
 	return name, time.Since(heard)
+}
+
+// LeaderChanges is how many times this node learned of a new leader (a
+// leader again after none counts too), as etcd counts leader changes seen.
+func (g *Guard) LeaderChanges() uint64 {
+	l := &g.leader
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changes
 }
 
 // LeaderSince is when the current leader (or the lack of one) became
