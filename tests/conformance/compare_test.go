@@ -318,13 +318,28 @@ func (c *comparer) walk(path, field string, r, s any, sorted bool, add func(stri
 		}
 	case jstring:
 		if sv, ok := s.(jstring); !ok || sv.raw != rv.raw {
-			add(path, "%s, here %v", rv.raw, s)
+			add(path, "%s, here %s", show(r), show(s))
 		}
 	default:
 		if fmt.Sprint(r) != fmt.Sprint(s) || typeName(r) != typeName(s) {
-			add(path, "%v, here %v", r, s)
+			add(path, "%s, here %s", show(r), show(s))
 		}
 	}
+}
+
+// show prints a JSON value as it was sent, roughly.
+func show(v any) string {
+	switch v := v.(type) {
+	case jstring:
+		return v.raw
+	case *object:
+		return fmt.Sprintf("an object %v", v.keys)
+	case []any:
+		return fmt.Sprintf("an array of %d", len(v))
+	case nil:
+		return "null"
+	}
+	return fmt.Sprint(v)
 }
 
 func typeName(v any) string {

@@ -55,9 +55,30 @@ type runner struct {
 	trace bool
 }
 
+// differenceClass counts the operations whose first unexplained
+// difference is of one kind.
 type differenceClass struct {
-	count    int
-	examples []string
+	count       int // operations
+	differences int // all their unexplained differences
+	examples    []string
+}
+
+// example shows one operation that differed: its request to each side,
+// how the answers differ, and both answers.
+func (r *runner) example(o *op, ref, sub *answer, diffs []difference) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "op %d %s", r.seq, o.method+" "+o.target(0, r))
+	if body := o.body(0, r); body != "" {
+		b.WriteString(" -d " + body)
+	}
+	if here := o.method + " " + o.target(1, r) + o.body(1, r); here != o.method+" "+o.target(0, r)+o.body(0, r) {
+		fmt.Fprintf(&b, "\n    here sent as: %s %s", o.method, o.target(1, r))
+	}
+	for _, d := range diffs {
+		fmt.Fprintf(&b, "\n    %s: %s", d.what, d.detail)
+	}
+	fmt.Fprintf(&b, "\n    reference: %s\n    here:      %s", ref, sub)
+	return b.String()
 }
 
 // maxExamples is how many differences of one class are printed in full.
@@ -160,20 +181,27 @@ func (r *runner) finish(o *op, ref, sub *answer) {
 	if r.trace {
 		r.t.Logf("op %d %s\n    reference: %s\n    here:      %s\n    differences: %v", r.seq, o, ref, sub, diffs)
 	}
+	var unexplained []difference
 	for _, d := range diffs {
 		if k := knownDifferenceOf(o, ref, sub, d); k != nil {
 			r.known[k.name]++
 			continue
 		}
-		class := o.kind + ": " + d.what
+		unexplained = append(unexplained, d)
+	}
+	if len(unexplained) > 0 {
+		// One class per operation, named by its first difference (the
+		// status when it differs): the rest usually follows from it.
+		class := o.kind + ": " + unexplained[0].what
 		c := r.unexpected[class]
 		if c == nil {
 			c = &differenceClass{}
 			r.unexpected[class] = c
 		}
 		c.count++
+		c.differences += len(unexplained)
 		if len(c.examples) < maxExamples {
-			c.examples = append(c.examples, fmt.Sprintf("op %d %s\n    %s\n    reference: %s\n    here:      %s", r.seq, o, d.detail, ref, sub))
+			c.examples = append(c.examples, r.example(o, ref, sub, unexplained))
 		}
 	}
 	if ref.err == nil && ref.fired {
@@ -215,6 +243,7 @@ func (r *runner) unexpectedNote(class, example string) {
 		r.unexpected[class] = c
 	}
 	c.count++
+	c.differences++
 	if len(c.examples) < maxExamples {
 		c.examples = append(c.examples, example)
 	}
@@ -448,18 +477,19 @@ func (r *runner) report(seed uint64, subject string) {
 	for _, k := range sortedKeys(r.counts) {
 		fmt.Fprintf(&b, "  %-28s %5d\n", k, r.counts[k])
 	}
-	total := 0
+	total, all := 0, 0
 	for _, c := range r.unexpected {
 		total += c.count
+		all += c.differences
 	}
 	fmt.Fprintf(&b, "known differences (see knownDifferences):\n")
 	for _, k := range knownDifferences {
 		fmt.Fprintf(&b, "  %-28s %5d\n", k.name, r.known[k.name])
 	}
-	fmt.Fprintf(&b, "unexpected differences: %d in %d classes\n", total, len(r.unexpected))
+	fmt.Fprintf(&b, "operations with unexpected differences: %d (%d differences) in %d classes (kind: first difference):\n", total, all, len(r.unexpected))
 	for _, k := range sortedKeys(r.unexpected) {
 		c := r.unexpected[k]
-		fmt.Fprintf(&b, "  %-50s %5d\n", k, c.count)
+		fmt.Fprintf(&b, "  %-56s %5d ops %6d differences\n", k, c.count, c.differences)
 	}
 	for _, k := range sortedKeys(r.unexpected) {
 		fmt.Fprintf(&b, "--- %s\n", k)
@@ -469,7 +499,7 @@ func (r *runner) report(seed uint64, subject string) {
 	}
 	r.t.Log("\n" + b.String())
 	if total > 0 {
-		r.t.Errorf("%d unexpected differences in %d classes (seed %d)", total, len(r.unexpected), seed)
+		r.t.Errorf("%d operations with unexpected differences, in %d classes (seed %d)", total, len(r.unexpected), seed)
 	}
 }
 
