@@ -19,7 +19,7 @@ func TestChildSetMatchesMap(t *testing.T) {
 			set.remove(name)
 			delete(model, name)
 		case n == nil:
-			n = newFile("/d/"+name, "")
+			n = newFile("/d/"+name, "", 1)
 			set.add(n)
 			model[name] = n
 		}

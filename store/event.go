@@ -19,7 +19,7 @@ const (
 type Event struct {
 	Action    string `json:"action"`
 	Key       string `json:"key"`
-	Dir       bool   `json:"dir,omitempty"` // only in listings, for sub-directories
+	Dir       bool   `json:"dir,omitempty"` // a sub-directory listed, or a v2 write's directory
 	PrevValue string `json:"prevValue,omitempty"`
 	Value     string `json:"value,omitempty"`
 	NewKey    bool   `json:"newKey,omitempty"`
@@ -29,6 +29,12 @@ type Event struct {
 	// TTL is never set by the store, which has no clock; see WithTTL.
 	TTL   int64  `json:"ttl,omitempty"`
 	Index uint64 `json:"index"`
+	// V2 is the event as the v2 API shows it; never part of v1's JSON. Every
+	// event of a write has one; those of v1's Get, which only v1 shows, do not.
+	V2 *V2Event `json:"-"`
+	// refresh marks the event of a write that only moved an expiration on:
+	// it is kept in the history but wakes no watcher, and watches skip it.
+	refresh bool
 }
 
 // WithTTL returns a copy of e whose TTL is the whole seconds from now until

@@ -46,16 +46,10 @@ func (h *eventHistory) oldestIndex() (uint64, bool) {
 	return h.at(0).Index, true
 }
 
-// find returns the first event at or below prefix whose Index is at least
-// since, or nil if the history holds none.
-func (h *eventHistory) find(prefix string, since uint64) *Event {
-	i := sort.Search(h.len(), func(i int) bool { return h.at(i).Index >= since })
-	for ; i < h.len(); i++ {
-		if e := h.at(i); isAtOrBelow(e.Key, prefix) {
-			return e
-		}
-	}
-	return nil
+// from returns the position of the oldest event held whose Index is at
+// least since; len() if there is none.
+func (h *eventHistory) from(since uint64) int {
+	return sort.Search(h.len(), func(i int) bool { return h.at(i).Index >= since })
 }
 
 // events returns the events held, oldest first, in a new slice.

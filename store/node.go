@@ -4,6 +4,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/etcd-recreation/etcd/etcderr"
 )
 
 // node is a file or a directory of the key tree.
@@ -12,30 +14,34 @@ type node struct {
 	// finds it, is the part after the last slash.
 	key   string
 	value string
-	// ttl is nil for a permanent file. Apart, so that a permanent one, by
-	// far the most common, takes 48 bytes, not 64.
+	// ttl is nil for a node without expiration. Apart, so that a permanent
+	// one, by far the most common, takes 64 bytes, not 80.
 	ttl *ttlEntry
 	// children is non-nil exactly for directories.
 	children *childSet
+	// createdIndex is the index of the write that made the node (a set
+	// makes it anew); modifiedIndex that of its last change. A directory's
+	// does not change when its children do. Both are 0 for the root only.
+	createdIndex, modifiedIndex uint64
 }
 
-// ttlEntry is a file's expiration and its place in the expiry heap.
+// ttlEntry is a node's expiration and its place in the expiry heap.
 type ttlEntry struct {
 	// at is replaced, never changed in place, so events can share it.
 	at *time.Time
-	// heapIndex is the file's position in the expiry heap, -1 once out of it.
+	// heapIndex is the node's position in the expiry heap, -1 once out of it.
 	heapIndex int
 }
 
-func newDir(key string) *node {
-	return &node{key: key, children: &childSet{}}
+func newDir(key string, index uint64) *node {
+	return &node{key: key, children: &childSet{}, createdIndex: index, modifiedIndex: index}
 }
 
-func newFile(key, value string) *node {
-	return &node{key: key, value: value}
+func newFile(key, value string, index uint64) *node {
+	return &node{key: key, value: value, createdIndex: index, modifiedIndex: index}
 }
 
-// expiration is when the file expires, nil for a permanent one.
+// expiration is when the node expires, nil for a permanent one.
 func (n *node) expiration() *time.Time {
 	if n.ttl == nil {
 		return nil
@@ -93,26 +99,68 @@ func find(root *node, key string) (parent, n *node) {
 
 // makeParents returns the directory that is to hold the normalised,
 // non-root key and the key's name in it, creating missing directories on the
-// way. It fails, changing nothing, when a path component is a file: creation
-// starts only past the deepest existing node, where no conflict can remain.
-func makeParents(root *node, key string) (dir *node, name string, ok bool) {
+// way with the given index. It fails, changing nothing, when a path
+// component is a file, and returns that file as blocker: creation starts
+// only past the deepest existing node, where no conflict can remain.
+func makeParents(root *node, key string, index uint64) (dir *node, name string, blocker *node) {
 	dir = root
 	rest := key[1:]
 	for {
 		slash := strings.IndexByte(rest, '/')
 		if slash < 0 {
-			return dir, rest, true
+			return dir, rest, nil
 		}
 		child := dir.children.get(rest[:slash])
 		if child == nil {
 			// The new directories share the memory of key rather than copying
 			// their part of it: copies would take space quadratic in its depth.
-			child = newDir(key[:len(key)-len(rest)+slash])
+			child = newDir(key[:len(key)-len(rest)+slash], index)
 			dir.children.add(child)
 		} else if !child.isDir() {
-			return nil, "", false
+			return nil, "", child
 		}
 		dir = child
 		rest = rest[slash+1:]
+	}
+}
+
+// lookup finds the normalised key as the v2 API does: the node and the
+// directory holding it (nil for the root), or error 100 (etcderr.KeyNotFound)
+// naming the first missing component, or 104 (etcderr.NotDir) naming the file
+// the path crosses.
+func lookup(root *node, key string) (parent, n *node, err error) {
+	n = root
+	for end := 1; end < len(key); {
+		if !n.isDir() {
+			return nil, nil, etcderr.New(etcderr.NotDir, n.key)
+		}
+		start := end
+		if slash := strings.IndexByte(key[start:], '/'); slash >= 0 {
+			end = start + slash
+		} else {
+			end = len(key)
+		}
+		parent, n = n, n.children.get(key[start:end])
+		if n == nil {
+			return nil, nil, etcderr.New(etcderr.KeyNotFound, key[:end])
+		}
+		end++
+	}
+	return parent, n, nil
+}
+
+// isHidden reports whether a v2 listing leaves the node out: its name
+// starts with an underscore.
+func (n *node) isHidden() bool { return strings.HasPrefix(n.name(), "_") }
+
+// view returns the node as the v2 API shows it, without its children.
+func (n *node) view() NodeView {
+	return NodeView{
+		Key:           n.key,
+		Value:         n.value,
+		Dir:           n.isDir(),
+		Expiration:    n.expiration(),
+		ModifiedIndex: n.modifiedIndex,
+		CreatedIndex:  n.createdIndex,
 	}
 }

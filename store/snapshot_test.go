@@ -124,11 +124,14 @@ func TestSnapshotFormat(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// /a is implied by /a/x, made with it; /c, empty, is not.
 	want := `{"index":4,"nodes":[` +
-		`{"key":"/a/x","value":"2","expiration":` + t0JSON + `},` +
-		`{"key":"/b","value":"1"},` +
-		`{"key":"/c","dir":true}],` +
-		`"history":[{"action":"DELETE","key":"/c/d","prevValue":"3","index":4}],` +
+		`{"key":"/a/x","value":"2","expiration":` + t0JSON + `,"created":2},` +
+		`{"key":"/b","value":"1","created":1},` +
+		`{"key":"/c","dir":true,"created":3}],` +
+		`"history":[{"action":"DELETE","key":"/c/d","prevValue":"3","index":4,` +
+		`"v2":{"action":"delete","node":{"key":"/c/d","modified":4,"created":3},` +
+		`"prevNode":{"key":"/c/d","value":"3","modified":3,"created":3}}}],` +
 		`"evictedIndex":3}`
 	if string(state) != want {
 		t.Errorf("Save() =\n%s\nwant\n%s", state, want)

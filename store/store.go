@@ -1,6 +1,7 @@
 // Package store is the replicated state of etcd: an in-memory tree of
-// directories and files holding string values, with one-shot watches, a
-// bounded history of changes and expiring files.
+// directories and files holding string values, with watches, a
+// bounded history of changes, expiring files and directories, and the
+// views of both the v1 and the v2 API.
 //
 // The store is the state machine of the raft log and knows nothing of raft
 // or HTTP. It is deterministic, so that every member applying the same log
@@ -28,9 +29,10 @@ var ErrAlreadyApplied = errors.New("store: write already applied")
 // Store is a key tree. It is safe for concurrent use. Make one with New.
 //
 // Keys are normalised as path.Clean("/" + key), so "foo", "/foo" and "foo/"
-// are the same key "/foo", and "" is the root "/". Directories exist
-// implicitly: setting "/a/b/c" creates "/a" and "/a/b". They are never
-// removed, not even when emptied.
+// are the same key "/foo", and "" is the root "/". Setting "/a/b/c"
+// creates the directories "/a" and "/a/b"; emptying a directory does not
+// remove it. Only the v2 writes make a directory by itself, delete one or
+// give one an expiration.
 type Store struct {
 	mu   sync.RWMutex
 	root *node
@@ -43,7 +45,9 @@ type Store struct {
 	history  eventHistory
 	watchers watcherHub
 	counters counters
-	// expiryWake is closed when a file may expire earlier than the
+	// v2Counters count every operation by its v2 action; see V2Stats.
+	v2Counters v2Counters
+	// expiryWake is closed when a node may expire earlier than the
 	// earliest expiration did; nil while no one waits.
 	expiryWake chan struct{}
 	// savedNodes is how many nodes the last SaveTo wrote.
@@ -55,7 +59,7 @@ type Store struct {
 // none.
 func New(historySize int) *Store {
 	return &Store{
-		root:     newDir("/"),
+		root:     newDir("/", 0),
 		history:  newEventHistory(historySize),
 		watchers: newWatcherHub(),
 	}
@@ -113,48 +117,95 @@ func (s *Store) testAndSet(key, prevValue, value string, expiration time.Time) (
 		return nil, etcderr.Newf(etcderr.KeyNotFound,
 			"TestAndSet: key not found and previousValue is not empty %s:%s", key, prevValue)
 	case n == nil:
-		return s.set(key, value, expiration)
+		return s.set(key, value, expiration, V2Create, false)
 	case n.isDir():
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	case n.value != prevValue:
 		return nil, etcderr.Newf(etcderr.TestFailed, "TestAndSet: %s!=%s", n.value, prevValue)
 	}
-	return s.set(key, value, expiration)
+	return s.set(key, value, expiration, V2CompareAndSwap, false)
 }
 
-// set sets the normalised key and records the event.
-func (s *Store) set(key, value string, expiration time.Time) (*Event, error) {
+// set sets the normalised key as v1 does and records the event, which v2
+// shows with the action v2Action. fresh makes an existing file a new node
+// for v2, as its set does, rather than a modified one.
+func (s *Store) set(key, value string, expiration time.Time, v2Action string, fresh bool) (*Event, error) {
 	if key == "/" {
 		return nil, etcderr.New(etcderr.NotFile, "set: /")
 	}
-	dir, name, ok := makeParents(s.root, key)
-	if !ok {
+	dir, name, blocker := makeParents(s.root, key, s.index)
+	if blocker != nil {
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
 	n := dir.children.get(name)
-	if n != nil && n.isDir() {
+	switch {
+	case n == nil:
+		return s.add(dir, key, false, value, expirationOf(expiration), nil, v2Action), nil
+	case n.isDir():
 		return nil, etcderr.New(etcderr.NotFile, "set: "+key)
 	}
-	var exp *time.Time
-	if !expiration.IsZero() {
-		t := stripMonotonic(expiration)
-		exp = &t
+	return s.modify(n, value, expirationOf(expiration), fresh, false, v2Action), nil
+}
+
+// expirationOf returns a write's expiration as nodes hold it: nil for the
+// zero time, which means none.
+func expirationOf(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
 	}
-	e := &Event{Action: ActionSet, Key: key, Value: value, Expiration: exp, Index: s.index}
-	if n == nil {
-		n = newFile(key, value)
-		dir.children.add(n)
-		e.NewKey = true
-	} else {
-		e.PrevValue = n.value
-		n.value = value
-	}
+	t = stripMonotonic(t)
+	return &t
+}
+
+// setExpiration gives n the expiration exp (nil for none), keeping the
+// expiry heap in step, and wakes whoever expires nodes if n is now due
+// first.
+func (s *Store) setExpiration(n *node, exp *time.Time) {
 	s.expiries.setExpiration(n, exp)
 	if exp != nil && n.ttl.heapIndex == 0 {
 		s.wakeExpiry()
 	}
+}
+
+// add makes a new node at key in dir, a directory or a file holding value,
+// replacing the file prev (nil if none), and records the event.
+func (s *Store) add(dir *node, key string, makeDir bool, value string, exp *time.Time, prev *node, v2Action string) *Event {
+	c := newChange(s.index, v2Action, prev)
+	if prev != nil {
+		dir.children.remove(prev.name())
+		s.expiries.forget(prev)
+	}
+	var n *node
+	if makeDir {
+		n = newDir(key, s.index)
+	} else {
+		n = newFile(key, value, s.index)
+	}
+	dir.children.add(n)
+	s.setExpiration(n, exp)
+	e := c.put(n)
 	s.record(e)
-	return e, nil
+	return e
+}
+
+// modify changes the existing node n in place, its value (a file's only),
+// expiration and modifiedIndex, and records the event. fresh makes it a
+// new node for v2, with a new createdIndex too. A refresh's event goes into
+// the history but wakes no watcher, and watches skip it there.
+func (s *Store) modify(n *node, value string, exp *time.Time, fresh, refresh bool, v2Action string) *Event {
+	c := newChange(s.index, v2Action, n)
+	if !n.isDir() {
+		n.value = value
+	}
+	n.modifiedIndex = s.index
+	if fresh {
+		n.createdIndex = s.index
+	}
+	s.setExpiration(n, exp)
+	e := c.put(n)
+	e.refresh = refresh
+	s.record(e)
+	return e
 }
 
 // Delete deletes the file key. A missing key gives error 100
@@ -171,13 +222,13 @@ func (s *Store) delete(key string) (*Event, error) {
 	case n.isDir():
 		return nil, etcderr.New(etcderr.NotFile, "delete: "+key)
 	}
-	return s.remove(parent, n), nil
+	return s.remove(parent, n, V2Delete), nil
 }
 
-// Expire deletes the file key if its expiration equals expiration. Otherwise
-// the file was set again or deleted after the leader chose to expire it, and
-// Expire does nothing and returns (nil, nil). Either way the write takes its
-// index.
+// Expire deletes the node key, a file or a directory with everything below
+// it, if its expiration equals expiration. Otherwise the node was set again
+// or deleted after the leader chose to expire it, and Expire does nothing
+// and returns (nil, nil). Either way the write takes its index.
 func (s *Store) Expire(key string, expiration time.Time, position uint64) (*Event, error) {
 	return s.applyOne(position, Write{Op: OpExpire, Key: key, Expiration: expiration})
 }
@@ -188,22 +239,44 @@ func (s *Store) expire(key string, expiration time.Time) *Event {
 		return nil
 	}
 	s.counters.expires.Add(1)
-	return s.remove(parent, n)
+	return s.remove(parent, n, V2Expire)
 }
 
-// remove deletes file n from parent and records the event.
-func (s *Store) remove(parent, n *node) *Event {
+// remove deletes n, and everything below it, from parent and records the
+// event, which v2 shows with the action v2Action.
+func (s *Store) remove(parent, n *node, v2Action string) *Event {
+	c := newChange(s.index, v2Action, n)
 	parent.children.remove(n.name())
-	s.expiries.forget(n)
-	e := &Event{Action: ActionDelete, Key: n.key, PrevValue: n.value, Expiration: n.expiration(), Index: s.index}
+	s.forgetTree(n)
+	e := c.removed(n)
 	s.record(e)
 	return e
 }
 
-// record keeps the event of a successful write and delivers it to watchers.
+// forgetTree takes n and every node below it out of the expiry heap.
+func (s *Store) forgetTree(n *node) {
+	if !n.isDir() || len(s.expiries) == 0 {
+		s.expiries.forget(n)
+		return
+	}
+	nodes := []*node{n}
+	for len(nodes) > 0 {
+		n := nodes[len(nodes)-1]
+		nodes = nodes[:len(nodes)-1]
+		s.expiries.forget(n)
+		if n.isDir() {
+			n.children.each(func(child *node) { nodes = append(nodes, child) })
+		}
+	}
+}
+
+// record keeps the event of a successful write and delivers it to
+// watchers, but a refresh's.
 func (s *Store) record(e *Event) {
 	s.history.add(e)
-	s.watchers.notify(e)
+	if !e.refresh {
+		s.watchers.notify(e)
+	}
 }
 
 // Get reads key. For a file it returns one GET event and dir false. For a
@@ -226,6 +299,7 @@ func (s *Store) Get(key string) (events []*Event, dir bool, err error) {
 		events = []*Event{{Action: ActionGet, Key: n.key, Value: n.value, Expiration: n.expiration(), Index: s.index}}
 	}
 	count(&s.counters.gets, &s.counters.getsFail, err)
+	s.v2Counters.gets.count(err)
 	return events, dir, err
 }
 
@@ -254,7 +328,8 @@ func (s *Store) list(dir *node) []*Event {
 // Watch returns a watcher for the first event at or below prefix (by whole
 // path segments: "/foo" covers "/foo" and "/foo/x" but not "/foobar"; "/"
 // covers every key) whose Index is at least sinceIndex. A sinceIndex of 0
-// asks for the next event.
+// asks for the next event. The removal of a directory by a v2 write is an
+// event for every key below it too; a v2 refresh is no event.
 //
 // If the history holds such an event, the watcher's channel already holds
 // the first of them on return. If events that might match are no longer in
@@ -265,35 +340,53 @@ func (s *Store) list(dir *node) []*Event {
 // the next index if none is) and M sinceIndex. Otherwise the watcher waits for a
 // write; call its Remove method when no longer interested.
 func (s *Store) Watch(prefix string, sinceIndex uint64) (*Watcher, error) {
-	w := &Watcher{
+	return s.watch(&Watcher{
 		eventChan:  make(chan *Event, 1),
 		prefix:     normalize(prefix),
 		sinceIndex: sinceIndex,
 		store:      s,
-	}
+		recursive:  true,
+	})
+}
+
+// watch answers w from the history, or registers it, as Watch and WatchV2
+// describe. A stream watcher receives every event of the history it wants,
+// and is registered for the later ones too.
+func (s *Store) watch(w *Watcher) (*Watcher, error) {
 	// The write lock keeps the history check and the registration together,
 	// so no write can fall between them.
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if sinceIndex > 0 {
-		if sinceIndex <= s.history.evictedIndex {
+	if w.sinceIndex > 0 {
+		if w.sinceIndex <= s.history.evictedIndex {
 			oldest, ok := s.history.oldestIndex()
 			if !ok {
 				oldest = s.index + 1
 			}
 			return nil, etcderr.Newf(etcderr.EventIndexCleared,
-				"the requested history has been cleared [%d/%d]", oldest, sinceIndex)
+				"the requested history has been cleared [%d/%d]", oldest, w.sinceIndex)
 		}
-		if e := s.history.find(w.prefix, sinceIndex); e != nil {
+		for i := s.history.from(w.sinceIndex); i < s.history.len(); i++ {
+			e := s.history.at(i)
+			switch {
+			case !w.matches(e):
+				continue
+			case !w.stream:
+				w.eventChan <- e
+				return w, nil
+			case len(w.eventChan) == cap(w.eventChan):
+				// More than a buffer behind already: dropped at once.
+				close(w.eventChan)
+				return w, nil
+			}
 			w.eventChan <- e
-			return w, nil
 		}
 	}
 	s.watchers.add(w)
 	return w, nil
 }
 
-// NextExpiration returns the earliest expiration among the files that have
+// NextExpiration returns the earliest expiration among the nodes that have
 // one, and false if none has.
 func (s *Store) NextExpiration() (time.Time, bool) {
 	s.mu.RLock()
@@ -304,10 +397,10 @@ func (s *Store) NextExpiration() (time.Time, bool) {
 	return *s.expiries[0].ttl.at, true
 }
 
-// ExpiryChanged returns a channel closed once a file may expire earlier
-// than NextExpiration said after this call: a file set with an expiration
+// ExpiryChanged returns a channel closed once a node may expire earlier
+// than NextExpiration said after this call: a node given an expiration
 // before the earliest, or a store recovered from a snapshot. Whoever
-// expires files sleeps until then or until the earliest expiration.
+// expires nodes sleeps until then or until the earliest expiration.
 func (s *Store) ExpiryChanged() <-chan struct{} {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -325,9 +418,10 @@ func (s *Store) wakeExpiry() {
 	}
 }
 
-// Expired returns up to limit files whose expiration is at or before now,
-// earliest first (ties by key). It does not remove them: the leader proposes
-// their expiry through the log, and Expire applies it.
+// Expired returns up to limit nodes, files or directories, whose expiration
+// is at or before now, earliest first (ties by key). It does not remove
+// them: the leader proposes their expiry through the log, and Expire
+// applies it.
 func (s *Store) Expired(now time.Time, limit int) []Expiry {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

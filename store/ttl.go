@@ -5,13 +5,13 @@ import (
 	"time"
 )
 
-// Expiry is a file due to expire.
+// Expiry is a node, file or directory, due to expire.
 type Expiry struct {
 	Key        string
 	Expiration time.Time
 }
 
-// expiryHeap is a min-heap of the files that have an expiration, earliest
+// expiryHeap is a min-heap of the nodes that have an expiration, earliest
 // first; ties are broken by key so every member orders them alike.
 type expiryHeap []*node
 
@@ -46,7 +46,7 @@ func (h *expiryHeap) Pop() any {
 	return n
 }
 
-// setExpiration gives file n the expiration exp (nil for permanent) and
+// setExpiration gives node n the expiration exp (nil for permanent) and
 // keeps the heap in step.
 func (h *expiryHeap) setExpiration(n *node, exp *time.Time) {
 	switch {
@@ -64,14 +64,14 @@ func (h *expiryHeap) setExpiration(n *node, exp *time.Time) {
 	}
 }
 
-// forget takes the removed file n out of the heap.
+// forget takes the removed node n out of the heap.
 func (h *expiryHeap) forget(n *node) {
 	if n.ttl != nil && n.ttl.heapIndex >= 0 {
 		heap.Remove(h, n.ttl.heapIndex)
 	}
 }
 
-// due returns up to limit files expiring at or before now, earliest first,
+// due returns up to limit nodes expiring at or before now, earliest first,
 // leaving the heap as it is. It walks the heap best-first: a frontier of
 // positions whose parents were taken, so only O(k) positions are visited.
 func (h expiryHeap) due(now time.Time, limit int) []Expiry {
@@ -97,7 +97,7 @@ func (h expiryHeap) due(now time.Time, limit int) []Expiry {
 }
 
 // heapFrontier is a min-heap of positions in an expiryHeap, ordered as the
-// files at those positions.
+// nodes at those positions.
 type heapFrontier struct {
 	heap      expiryHeap
 	positions []int

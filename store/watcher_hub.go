@@ -1,20 +1,36 @@
 package store
 
-// Watcher waits for one event at or below a key prefix. It is created by
-// Store.Watch.
+import "strings"
+
+// streamBuffer is how many events a stream watcher holds for a client
+// that has not read them yet; one more drops the watcher (V2-API.md §11).
+const streamBuffer = 100
+
+// Watcher waits for events at or below a key. It is created by Store.Watch
+// or Store.WatchV2.
 type Watcher struct {
-	// eventChan has room for the single event a watcher ever receives, so
-	// a write delivering it never waits for the client.
+	// eventChan has room for the single event a one-shot watcher ever
+	// receives, or a stream watcher's buffer, so a write delivering an
+	// event never waits for the client.
 	eventChan  chan *Event
 	prefix     string
 	sinceIndex uint64
 	store      *Store
 	registered bool // guarded by store.mu
+	// recursive watchers want the events below prefix too; v1's all do.
+	recursive bool
+	// v2 watchers skip the events below a hidden component under prefix.
+	v2 bool
+	// stream watchers stay registered after an event.
+	stream bool
 }
 
-// EventChan returns the channel that receives the watcher's event. It
-// receives exactly one event, or is closed without one when the watcher was
-// cleared because the store's state was replaced by Recover.
+// EventChan returns the channel that receives the watcher's events. A
+// one-shot watcher receives exactly one event, or its channel is closed
+// without one when the watcher was cleared because the store's state was
+// replaced by Recover. A stream watcher's channel receives events until it
+// is closed, by Recover or when the client fell more than 100 events
+// behind.
 func (w *Watcher) EventChan() <-chan *Event { return w.eventChan }
 
 // Remove unregisters the watcher, so that a client that went away leaves
@@ -26,8 +42,38 @@ func (w *Watcher) Remove() {
 	w.store.watchers.remove(w)
 }
 
-// watcherHub holds the pending watchers, indexed by the prefix they watch so
-// that an event only visits the watchers of its own key and its ancestors.
+// matches reports whether w wants e: an event at its key, or below it for
+// a recursive watcher, but for v2 not below a hidden component under its
+// key, and the removal of a directory above its key (§11). A refresh wakes
+// no one.
+func (w *Watcher) matches(e *Event) bool {
+	switch {
+	case e.refresh || e.Index < w.sinceIndex:
+		return false
+	case e.Key == w.prefix:
+		return true
+	case isAtOrBelow(e.Key, w.prefix):
+		return w.recursive && !(w.v2 && hiddenBelow(e.Key, w.prefix))
+	}
+	return removesDir(e) && isAtOrBelow(w.prefix, e.Key)
+}
+
+// removesDir reports whether e is the removal of a directory, an event for
+// every key below it too.
+func removesDir(e *Event) bool { return e.Dir && e.Action == ActionDelete }
+
+// hiddenBelow reports whether key, at or below prefix, has a component
+// below prefix whose name starts with an underscore.
+func hiddenBelow(key, prefix string) bool {
+	if prefix != "/" {
+		key = key[len(prefix):]
+	}
+	return strings.Contains(key, "/_")
+}
+
+// watcherHub holds the pending watchers, indexed by the key they watch so
+// that an event only visits the watchers of its own key and its ancestors,
+// and of the keys below it when it removes a directory.
 type watcherHub struct {
 	byPrefix map[string]map[*Watcher]struct{}
 	count    int
@@ -61,9 +107,9 @@ func (h *watcherHub) remove(w *Watcher) {
 	h.count--
 }
 
-// notify delivers e to every watcher on the root, on each ancestor of e.Key
-// and on e.Key itself that asked for an index no later than e's, and
-// unregisters them.
+// notify delivers e to every watcher that wants it (see matches) on the
+// root, on each ancestor of e.Key and on e.Key itself, and for the removal
+// of a directory on every key below it; it unregisters the one-shot ones.
 func (h *watcherHub) notify(e *Event) {
 	if h.count == 0 {
 		return
@@ -77,15 +123,33 @@ func (h *watcherHub) notify(e *Event) {
 	if e.Key != "/" {
 		h.notifyPrefix(e.Key, e)
 	}
+	if removesDir(e) {
+		for prefix := range h.byPrefix {
+			if len(prefix) > len(e.Key) && isAtOrBelow(prefix, e.Key) {
+				h.notifyPrefix(prefix, e)
+			}
+		}
+	}
 }
 
 func (h *watcherHub) notifyPrefix(prefix string, e *Event) {
-	set := h.byPrefix[prefix]
-	for w := range set {
-		if w.sinceIndex <= e.Index {
-			// Cannot block: a registered watcher has received nothing yet.
+	for w := range h.byPrefix[prefix] {
+		if !w.matches(e) {
+			continue
+		}
+		if !w.stream {
+			// Cannot block: a registered one-shot watcher has received nothing.
 			w.eventChan <- e
 			h.remove(w)
+			continue
+		}
+		select {
+		case w.eventChan <- e:
+		default:
+			// The client fell a buffer behind: it is dropped, and knows it
+			// from the closed channel.
+			h.remove(w)
+			close(w.eventChan)
 		}
 	}
 }

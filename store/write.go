@@ -17,15 +17,17 @@ const (
 )
 
 // Write is one change to the store, as Set, TestAndSet, Delete or Expire
-// make it. Expiration is when the file expires for OpSet and OpTestAndSet
-// (the zero time for never), and the expiration the leader saw for
-// OpExpire; PrevValue is used by OpTestAndSet only.
+// make it, or one of the v2 API's (see v2_write.go). Expiration is when the
+// node expires for the writes that set one (the zero time for never), and
+// the expiration the leader saw for OpExpire; PrevValue is the value
+// OpTestAndSet, OpV2CompareAndSwap and OpV2CompareAndDelete compare.
 type Write struct {
 	Op         Op
 	Key        string
 	Value      string
 	PrevValue  string
 	Expiration time.Time
+	V2         V2Write // the v2 ops' conditions and flags
 }
 
 // Result is what one Write gave: what the method of its Op returns.
@@ -74,22 +76,49 @@ func (s *Store) applyOne(position uint64, w Write) (*Event, error) {
 // write makes one change at the store's current index, and counts it.
 func (s *Store) write(w Write) (*Event, error) {
 	key := normalize(w.Key)
+	var (
+		e   *Event
+		err error
+	)
 	switch w.Op {
 	case OpSet:
-		e, err := s.set(key, w.Value, w.Expiration)
+		e, err = s.set(key, w.Value, w.Expiration, V2Set, true)
 		count(&s.counters.sets, &s.counters.setsFail, err)
-		return e, err
+		s.v2Counters.sets.count(err)
 	case OpTestAndSet:
-		e, err := s.testAndSet(key, w.PrevValue, w.Value, w.Expiration)
+		e, err = s.testAndSet(key, w.PrevValue, w.Value, w.Expiration)
 		count(&s.counters.testAndSets, &s.counters.testAndSetsFail, err)
-		return e, err
+		s.v2Counters.compareAndSwaps.count(err)
 	case OpDelete:
-		e, err := s.delete(key)
+		e, err = s.delete(key)
 		count(&s.counters.deletes, &s.counters.deletesFail, err)
-		return e, err
+		s.v2Counters.deletes.count(err)
 	case OpExpire:
-		return s.expire(key, w.Expiration), nil
+		e = s.expire(key, w.Expiration)
+	case OpV2Set:
+		e, err = s.v2Set(key, w)
+		s.v2Counters.sets.count(err)
+	case OpV2Create:
+		e, err = s.v2Create(key, w)
+		s.v2Counters.creates.count(err)
+	case OpV2CreateInOrder:
+		e, err = s.v2Create(inOrderKey(key, s.index), w)
+		s.v2Counters.creates.count(err)
+	case OpV2Update:
+		e, err = s.v2Update(key, w)
+		s.v2Counters.updates.count(err)
+	case OpV2CompareAndSwap:
+		e, err = s.v2CompareAndSwap(key, w)
+		s.v2Counters.compareAndSwaps.count(err)
+	case OpV2Delete:
+		e, err = s.v2Delete(key, w)
+		s.v2Counters.deletes.count(err)
+	case OpV2CompareAndDelete:
+		e, err = s.v2CompareAndDelete(key, w)
+		s.v2Counters.compareAndDeletes.count(err)
+	default:
+		// Deterministic all the same: every member refuses it at this index.
+		err = fmt.Errorf("store: unknown write %d on %q", w.Op, w.Key)
 	}
-	// Deterministic all the same: every member refuses it at this index.
-	return nil, fmt.Errorf("store: unknown write %d on %q", w.Op, w.Key)
+	return e, err
 }
