@@ -69,11 +69,11 @@ func TestEveryClientAnswerIsJSON(t *testing.T) {
 	n := startTestNode(t)
 	addr := strings.TrimPrefix(n.url, "http://")
 
-	resp, err := testClient.Get(n.url + "/v2/keys/foo")
+	resp, err := testClient.Get(n.url + "/v3/keys/foo")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cause := expectJSONError(t, "GET /v2/keys/foo", resp, http.StatusNotFound, http.StatusNotFound); !strings.Contains(cause, "/v2/keys/foo") {
+	if cause := expectJSONError(t, "GET /v3/keys/foo", resp, http.StatusNotFound, http.StatusNotFound); !strings.Contains(cause, "/v3/keys/foo") {
 		t.Fatalf("unknown route: cause %q does not name the path", cause)
 	}
 	resp.Body.Close()

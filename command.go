@@ -101,7 +101,7 @@ func (c *ExpireCommand) storeWrite() store.Write {
 func (c *ExpireCommand) inBatch() batchedWrite { return batchedWrite{Expire: c} }
 
 // storeCommand is a command that is one store write: set, test-and-set,
-// delete or expire. Such commands can share a log entry (BatchCommand).
+// delete, expire or a v2 write. Such commands can share a log entry (BatchCommand).
 type storeCommand interface {
 	raft.Command
 	storeWrite() store.Write
@@ -122,6 +122,7 @@ type batchedWrite struct {
 	TestAndSet *TestAndSetCommand `json:"testAndSet,omitempty"`
 	Delete     *DeleteCommand     `json:"delete,omitempty"`
 	Expire     *ExpireCommand     `json:"expire,omitempty"`
+	V2         *V2Command         `json:"v2,omitempty"`
 }
 
 // storeWrite is the write, or an empty one (which the store refuses at its
@@ -136,6 +137,8 @@ func (b batchedWrite) storeWrite() store.Write {
 		return b.Delete.storeWrite()
 	case b.Expire != nil:
 		return b.Expire.storeWrite()
+	case b.V2 != nil:
+		return b.V2.storeWrite()
 	}
 	return store.Write{}
 }

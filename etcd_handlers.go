@@ -63,6 +63,8 @@ func (h *clientHandlers) router() http.Handler {
 	r.Handle(watchPrefix, redirectTo(watchPrefix+"/"))
 	r.PathPrefix(keysPrefix + "/").HandlerFunc(h.keys)
 	r.PathPrefix(watchPrefix + "/").HandlerFunc(h.watch)
+	r.HandleFunc(v2KeysPrefix, h.v2Keys)
+	r.PathPrefix(v2KeysPrefix + "/").HandlerFunc(h.v2Keys)
 	r.HandleFunc("/machines", readOnly(h.machines))
 	r.HandleFunc("/v1/machines", readOnly(h.machines))
 	r.HandleFunc("/leader", readOnly(h.leader))

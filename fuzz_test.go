@@ -76,7 +76,7 @@ func FuzzClientAPI(f *testing.F) {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		// A watch waits for a change: give it a moment only. Anything else
 		// must be answered.
-		waits := strings.HasPrefix(req.URL.Path, watchPrefix+"/")
+		waits := strings.HasPrefix(req.URL.Path, watchPrefix+"/") || v2MayWait(req)
 		timeout := 10 * time.Second
 		if waits {
 			timeout = 50 * time.Millisecond
@@ -119,6 +119,8 @@ func checkClientAnswer(method, path string, status int, header http.Header, body
 			return "a 301 for a write, which clients send again as a GET"
 		}
 		return ""
+	case isV2KeysPath(path):
+		return checkV2Answer(method, status, header, body)
 	case status == http.StatusOK && textRoutes[path]:
 		if contentType != "text/plain; charset=utf-8" {
 			return "want text/plain; charset=utf-8 on a text route"

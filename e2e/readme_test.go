@@ -266,14 +266,18 @@ func (r *readmeRun) do(ctx context.Context, c curl) (string, error) {
 	return string(b), err
 }
 
-// Values the README says may differ from a reader's.
+// Values the README says may differ from a reader's: indexes (v2's in
+// node fields and in-order key names too) and times. v2's answers end
+// with a newline, which the README's blocks leave out.
 var (
-	readmeIndex      = regexp.MustCompile(`"index":\d+`)
+	readmeIndex      = regexp.MustCompile(`"(index|modifiedIndex|createdIndex)":\d+`)
+	readmeInOrderKey = regexp.MustCompile(`/\d{20}"`)
 	readmeExpiration = regexp.MustCompile(`"expiration":"[^"]*","ttl":\d+`)
 )
 
 func normalize(s string) string {
-	s = readmeIndex.ReplaceAllString(s, `"index":N`)
+	s = readmeIndex.ReplaceAllString(strings.TrimSuffix(s, "\n"), `"$1":N`)
+	s = readmeInOrderKey.ReplaceAllString(s, `/N"`)
 	return readmeExpiration.ReplaceAllString(s, `"expiration":E,"ttl":T`)
 }
 
@@ -315,7 +319,7 @@ func (r *readmeRun) block(sh string, output *string) {
 			r.start(words[1:])
 		case words[0] == "curl":
 			c := parseCurl(r.t, words)
-			if strings.Contains(c.url, "/v1/watch/") && c.data == "" {
+			if (strings.Contains(c.url, "/v1/watch/") || strings.Contains(c.url, "wait=true")) && c.data == "" {
 				r.watch(c)
 				continue
 			}
