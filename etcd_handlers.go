@@ -69,10 +69,11 @@ func (h *clientHandlers) router() http.Handler {
 	r.HandleFunc("/v1/machines", readOnly(h.machines))
 	r.HandleFunc("/leader", readOnly(h.leader))
 	r.HandleFunc("/v1/leader", readOnly(h.leader))
-	r.HandleFunc("/version", readOnly(h.version))
+	r.HandleFunc("/version", readOnly(h.versionForClient))
 	r.HandleFunc("/v1/stats/self", readOnly(h.selfStats))
 	r.HandleFunc("/v1/stats/leader", readOnly(h.leaderStats))
 	r.HandleFunc("/v1/stats/store", readOnly(h.storeStats))
+	h.v2ClusterRoutes(r)
 	r.Handle(strings.TrimSuffix(web.Prefix, "/"), redirectTo(web.Prefix))
 	r.PathPrefix(web.Prefix).Handler(h.dashboard)
 	return h.cors.wrap(cleanPaths(r))
@@ -442,7 +443,7 @@ func writeError(w http.ResponseWriter, err error) {
 
 // refusals are the failures of a request refused before anything was
 // proposed.
-var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind}
+var refusals = []error{errNotLeader, errNoLeader, raftguard.ErrNoQuorum, errTooManyProposals, errQueuedTooLong, errLeaderBehind, errLeaderChanged}
 
 func notProposed(err error) bool {
 	for _, refusal := range refusals {
@@ -455,7 +456,7 @@ func notProposed(err error) bool {
 
 // publicErrors say what happened to a client's request, and nothing of the
 // node's insides.
-var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied}, refusals...)
+var publicErrors = append([]error{errCommandTimeout, errNotDurable, errEntryAlreadyApplied, errLeaderUnreachable, errLeaderFailed, errNotAppliedHere}, refusals...)
 
 // publicCause is what a client is told of an internal failure. Other errors
 // can carry file paths and addresses: they go to the node's log instead.

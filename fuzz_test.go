@@ -54,6 +54,9 @@ func FuzzClientAPI(f *testing.F) {
 		{5, "/v1/keys/a", "value=1"},
 		{1, "/v1/keys/big", "value=" + strings.Repeat("x", 5000)},
 		{0, "/v2/keys/foo", ""},
+		{0, "/v2/members", ""},
+		{1, "/v2/stats/self", ""},
+		{0, "/version?quorum=&recursive=&sorted=", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.method, s.target, s.body)
@@ -107,6 +110,9 @@ func FuzzClientAPI(f *testing.F) {
 // checkClientAnswer says what is wrong with an answer of the client API to
 // method on path; "" when nothing is.
 func checkClientAnswer(method, path string, status int, header http.Header, body []byte) string {
+	if msg, v2 := checkV2ClusterAnswer(method, path, status, header, body); v2 {
+		return msg
+	}
 	contentType := header.Get("Content-Type")
 	switch {
 	case status == http.StatusMovedPermanently || status == http.StatusTemporaryRedirect || status == http.StatusPermanentRedirect:

@@ -62,6 +62,8 @@ func (s *raftServer) servePeers() {
 	mux.HandleFunc("POST "+snapshotPath, s.snapshotHandler)
 	mux.HandleFunc("POST "+snapshotRecoveryPath, s.snapshotRecoveryHandler)
 	mux.HandleFunc("POST "+snapshotStatePath, s.snapshotStateHandler)
+	mux.HandleFunc("POST "+forwardPath, s.forwardHandler)
+	mux.HandleFunc("POST "+readIndexPath, s.readIndexHandler)
 	s.peerServer = &http.Server{
 		Handler:           s.identity.Handler(mux, operatorPeerPaths...),
 		ReadHeaderTimeout: 10 * time.Second,

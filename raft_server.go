@@ -60,6 +60,8 @@ type raftServer struct {
 	// on disk: a lone node applies a write before it syncs it.
 	durableIndex atomic.Uint64
 	durableRises notify.Broadcast // announced when durableIndex rises
+	// storeApplied is announced when an entry of store writes is applied.
+	storeApplied notify.Broadcast
 
 	appliedEntries atomic.Uint64 // log entries of store writes applied since start
 	snapshotAt     uint64        // the commit index at the last snapshot (snapshot loop only)
@@ -648,6 +650,7 @@ func (s *raftServer) doIndexed(cmd raft.Command) (any, uint64, error) {
 // entryApplied is called for every log entry of store writes applied (a
 // write, a batch of them, a join or a remove), from goraft's apply loop.
 func (s *raftServer) entryApplied(srv raft.Server) {
+	s.storeApplied.Announce()
 	if s.appliedEntries.Add(1)%entriesPerCommitFlush == 0 {
 		srv.FlushCommitIndex()
 		s.confWritten()
