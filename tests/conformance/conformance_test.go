@@ -46,6 +46,7 @@ func TestConformance(t *testing.T) {
 		r.checkWatches(false)
 	}
 	r.checkWatches(true)
+	r.final = true
 	for _, s := range g.finalSteps() {
 		if o := s(); o != nil {
 			r.run(o)

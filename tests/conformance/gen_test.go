@@ -711,10 +711,21 @@ func (g *generator) throughFile() []step {
 	return one(o)
 }
 
+// maxDeferred bounds the directory updates held for the end.
+const maxDeferred = 30
+
 // finalSteps are the operations whose answers differ by design in a way
 // that leaves the two stores different: they come last.
 func (g *generator) finalSteps() []step {
 	var steps []step
+	for i, o := range g.r.deferred {
+		if i == maxDeferred {
+			break
+		}
+		steps = append(steps,
+			func() *op { return o },
+			func() *op { return &op{kind: "dir-ttl-get", method: http.MethodGet, key: o.key} })
+	}
 	variants := []struct {
 		query []param
 		form  []param

@@ -172,3 +172,32 @@ func (o *op) request(ctx context.Context, side int, base string, ix sideIndexes)
 	}
 	return req, nil
 }
+
+// mayUpdateDir reports whether o is a PUT that updates a directory in
+// place if its key is one: prevExist=true or refresh=true, with no
+// compare condition. etcd 3.5 answers those with a 500 (V2-API §8).
+func (o *op) mayUpdateDir() bool {
+	if o.method != http.MethodPut {
+		return false
+	}
+	update := false
+	for _, ps := range [][]param{o.query, o.form} {
+		for _, p := range ps {
+			switch p.name {
+			case "prevExist", "refresh":
+				if b, err := strconv.ParseBool(p.value); err == nil && b {
+					update = true
+				}
+			case "prevValue":
+				if p.value != "" {
+					return false
+				}
+			case "prevIndex":
+				if p.index != 0 {
+					return false
+				}
+			}
+		}
+	}
+	return update
+}

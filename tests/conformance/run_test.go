@@ -53,6 +53,28 @@ type runner struct {
 	flipAt int
 	// trace logs every operation with both answers.
 	trace bool
+	// deferred are the directory updates held for the end (final), where
+	// the stores may part.
+	deferred []*op
+	final    bool
+}
+
+// isDirOnReference asks the reference alone whether key is a directory.
+func (r *runner) isDirOnReference(key string) bool {
+	a := r.send(&op{method: http.MethodGet, key: key}, 0)
+	if a.err != nil || a.status != http.StatusOK {
+		return false
+	}
+	v, err := parseOrdered(a.body)
+	if err != nil {
+		return false
+	}
+	top, _ := v.(*object)
+	if top == nil || top.obj("node") == nil {
+		return false
+	}
+	_, dir := top.obj("node").get("dir")
+	return dir
 }
 
 // differenceClass counts the operations whose first unexplained
@@ -119,6 +141,14 @@ func (r *runner) run(o *op) {
 		r.startWatch(o)
 		return
 	}
+	if !r.final && o.mayUpdateDir() && r.isDirOnReference(o.key) {
+		// 3.5 fails this where this node updates the directory (a known
+		// difference): the stores would part, and every later answer
+		// about the directory with them. It is sent at the end instead.
+		o.kind = "dir-update"
+		r.deferred = append(r.deferred, o)
+		return
+	}
 	var answers [2]*answer
 	var wg sync.WaitGroup
 	for side := range 2 {
@@ -182,12 +212,16 @@ func (r *runner) finish(o *op, ref, sub *answer) {
 		r.t.Logf("op %d %s\n    reference: %s\n    here:      %s\n    differences: %v", r.seq, o, ref, sub, diffs)
 	}
 	var unexplained []difference
+	knownHere := map[string]bool{}
 	for _, d := range diffs {
 		if k := knownDifferenceOf(o, ref, sub, d); k != nil {
-			r.known[k.name]++
+			knownHere[k.name] = true
 			continue
 		}
 		unexplained = append(unexplained, d)
+	}
+	for name := range knownHere {
+		r.known[name]++
 	}
 	if len(unexplained) > 0 {
 		// One class per operation, named by its first difference (the
@@ -472,7 +506,8 @@ func (c *watchCall) hasEventOn(key string) bool {
 // examples, and fails the test if there was one.
 func (r *runner) report(seed uint64, subject string) {
 	var b strings.Builder
-	fmt.Fprintf(&b, "conformance: seed %d, %d operations against %s (%d skipped: an index they named was never paired)\n", seed, r.seq, subject, r.skipped)
+	fmt.Fprintf(&b, "conformance: seed %d, %d operations against %s (%d skipped: an index they named was never paired; %d directory updates held for the end, %d of them sent)\n",
+		seed, r.seq, subject, r.skipped, len(r.deferred), min(len(r.deferred), maxDeferred))
 	b.WriteString("operations by kind:\n")
 	for _, k := range sortedKeys(r.counts) {
 		fmt.Fprintf(&b, "  %-28s %5d\n", k, r.counts[k])
@@ -482,9 +517,9 @@ func (r *runner) report(seed uint64, subject string) {
 		total += c.count
 		all += c.differences
 	}
-	fmt.Fprintf(&b, "known differences (see knownDifferences):\n")
+	fmt.Fprintf(&b, "operations with known differences (see knownDifferences):\n")
 	for _, k := range knownDifferences {
-		fmt.Fprintf(&b, "  %-28s %5d\n", k.name, r.known[k.name])
+		fmt.Fprintf(&b, "  %-28s %5d ops\n", k.name, r.known[k.name])
 	}
 	fmt.Fprintf(&b, "operations with unexpected differences: %d (%d differences) in %d classes (kind: first difference):\n", total, all, len(r.unexpected))
 	for _, k := range sortedKeys(r.unexpected) {
