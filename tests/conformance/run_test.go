@@ -46,6 +46,7 @@ type runner struct {
 	counts     map[string]int
 	unexpected map[string]*differenceClass
 	known      map[string]int
+	coverage   map[string]int // the reference's statuses, actions, error codes
 	pending    []*pendingWatch
 	skipped    int
 	// flipAt, if non-zero, is the operation whose subject answer is
@@ -116,6 +117,7 @@ func newRunner(t *testing.T, ref, sub string) *runner {
 		counts:     map[string]int{},
 		unexpected: map[string]*differenceClass{},
 		known:      map[string]int{},
+		coverage:   map[string]int{},
 	}
 }
 
@@ -238,6 +240,7 @@ func (r *runner) finish(o *op, ref, sub *answer) {
 			c.examples = append(c.examples, r.example(o, ref, sub, unexplained))
 		}
 	}
+	r.countCoverage(ref)
 	if ref.err == nil && ref.fired {
 		if o.stream {
 			for _, l := range ref.lines {
@@ -245,6 +248,33 @@ func (r *runner) finish(o *op, ref, sub *answer) {
 			}
 		} else {
 			r.model.learn(o, ref.status, ref.body)
+		}
+	}
+}
+
+// countCoverage counts the reference's statuses, actions and error codes,
+// so that the report shows what the run covered.
+func (r *runner) countCoverage(ref *answer) {
+	if ref.err != nil || !ref.fired {
+		return
+	}
+	r.coverage[fmt.Sprintf("status %d", ref.status)]++
+	bodies := ref.lines
+	if bodies == nil {
+		bodies = [][]byte{ref.body}
+	}
+	for _, body := range bodies {
+		v, err := parseOrdered(body)
+		if err != nil {
+			continue
+		}
+		if top, ok := v.(*object); ok {
+			if a := top.str("action"); a != "" {
+				r.coverage["action "+a]++
+			}
+			if c := top.num("errorCode"); c != 0 {
+				r.coverage[fmt.Sprintf("error %d", c)]++
+			}
 		}
 	}
 }
@@ -516,6 +546,10 @@ func (r *runner) report(seed uint64, subject string) {
 	for _, c := range r.unexpected {
 		total += c.count
 		all += c.differences
+	}
+	b.WriteString("the reference's answers:\n")
+	for _, k := range sortedKeys(r.coverage) {
+		fmt.Fprintf(&b, "  %-28s %5d\n", k, r.coverage[k])
 	}
 	fmt.Fprintf(&b, "operations with known differences (see knownDifferences):\n")
 	for _, k := range knownDifferences {
