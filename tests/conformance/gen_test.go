@@ -681,6 +681,9 @@ func (g *generator) noValue() []step {
 }
 
 func (g *generator) method() []step {
+	if g.chance(0.3) {
+		return one(&op{kind: "options", method: http.MethodOptions, key: g.key()})
+	}
 	return one(&op{kind: "method-not-allowed", method: g.pick([]string{"PATCH", "TRACE"}), key: g.key()})
 }
 
@@ -733,6 +736,15 @@ func (g *generator) finalSteps() []step {
 		{query: []param{{name: "dir", value: "true"}, {name: "prevExist", value: "true"}}, form: []param{{name: "ttl", value: "900"}}},
 		{query: []param{{name: "dir", value: "true"}, {name: "prevExist", value: "true"}}, form: []param{{name: "ttl", value: ""}}},
 		{query: []param{{name: "refresh", value: "true"}, {name: "prevExist", value: "true"}}, form: []param{{name: "ttl", value: "900"}}},
+	}
+	// Writes this node refuses and 3.5 takes.
+	for _, o := range []*op{
+		{kind: "reserved-key", method: http.MethodPut, key: "/_etcd/x", form: []param{{name: "value", value: "x"}}},
+		{kind: "reserved-key", method: http.MethodPut, key: "/ephemeralNodes/x", form: []param{{name: "value", value: "x"}}},
+		{kind: "value-not-utf8", method: http.MethodPut, key: "/bytes", rawBody: "value=%FF%FEx"},
+		{kind: "value-not-utf8", method: http.MethodGet, key: "/bytes"},
+	} {
+		steps = append(steps, func() *op { return o })
 	}
 	for i, v := range variants {
 		key := fmt.Sprintf("/dtu/d%d", i)

@@ -62,6 +62,23 @@ func (m *indexMap) same(ref, sub uint64) error {
 	return nil
 }
 
+// check is same without learning: for a pair that may name different
+// events when the sides keep histories of different lengths (the start
+// of a history).
+func (m *indexMap) check(ref, sub uint64) error {
+	if s, ok := m.toSub[ref]; ok && s != sub {
+		return fmt.Errorf("reference index %d was paired with %d, here %d", ref, s, sub)
+	}
+	if r, ok := m.toRef[sub]; ok && r != ref {
+		return fmt.Errorf("index %d was paired with reference %d, here with %d", sub, r, ref)
+	}
+	below, above := m.bounds(ref)
+	if below != nil && below.ref != ref && below.sub >= sub || above != nil && above.sub <= sub {
+		return fmt.Errorf("reference %d and %d are not in the same place among the paired indexes", ref, sub)
+	}
+	return nil
+}
+
 // current checks a "current index" pair (X-Etcd-Index, an error's index):
 // the subject's may be past the last event (its failed writes count), but
 // both must sit between the same two known events.

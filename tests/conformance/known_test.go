@@ -39,6 +39,49 @@ var knownDifferences = []knownDifference{
 		},
 	},
 	{
+		name: "history length",
+		reason: "the history that waitIndex reaches holds the last -m changes here (1024 by default; one history " +
+			"serves v1 and v2), 1000 on 3.5: an index 1000 to 1023 changes old is answered from the history here, " +
+			"401 there, and a 401's cause names a different oldest index",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			return (o.kind == "watch-cleared" || o.kind == "watch-history-edge") &&
+				bytes.Contains(ref.body, []byte(`"errorCode":401`))
+		},
+	},
+	{
+		name: "unclean path",
+		reason: "a path that is not clean (/v2/keys//a, /v2/keys/./a) is redirected to its clean form with 301 " +
+			"for GET and HEAD and 308 for writes, without a body, as v1's are: one rule for the whole port; " +
+			"3.5 (Go's ServeMux) answers 307 with a small HTML body",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			return o.kind == "path-form" && ref.status == 307
+		},
+	},
+	{
+		name: "reserved keys",
+		reason: "keys under /_etcd and /ephemeralNodes are refused here (error 106): the cluster keeps its " +
+			"members there, as in v1; 3.5 keeps its own keys outside the tree and takes them",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			return o.kind == "reserved-key"
+		},
+	},
+	{
+		name: "value bytes",
+		reason: "a value that is not UTF-8 is refused here, as v1 refuses it: JSON cannot carry other bytes " +
+			"unchanged and every member must take every entry; 3.5 stores it and sends U+FFFD",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			return o.kind == "value-not-utf8"
+		},
+	},
+	{
+		name: "OPTIONS and CORS",
+		reason: "OPTIONS and CORS headers follow -cors as v1's do (none by default); 3.5 defaults to " +
+			"--cors='*' and answers OPTIONS 200 on any path",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			return o.method == "OPTIONS"
+		},
+	},
+	{
 		name: "/version",
 		reason: "v1's text answer (\"etcd v0.1.x\") stays the answer to a plain GET /version; client/v2's " +
 			"query (quorum, recursive, sorted) gets the JSON object, with this node's own version numbers",
