@@ -500,11 +500,13 @@ func (r *runner) checkWatches(final bool) {
 // (or lateEvent passes), and compares the events.
 func (r *runner) endStream(p *pendingWatch) {
 	r.pending = slices.DeleteFunc(r.pending, func(q *pendingWatch) bool { return q == p })
-	r.run(&op{kind: "stream-sentinel", method: http.MethodPut, key: p.op.sentinel, form: []param{{name: "value", value: "end"}}})
+	// A value of its own: earlier events on the key must not end the wait.
+	value := fmt.Sprintf("end%d", r.seq)
+	r.run(&op{kind: "stream-sentinel", method: http.MethodPut, key: p.op.sentinel, form: []param{{name: "value", value: value}}})
 	for _, c := range p.calls {
 		deadline := time.After(lateEvent)
 	wait:
-		for !c.hasEventOn(p.op.sentinel) {
+		for !c.hasEvent(p.op.sentinel, value) {
 			select {
 			case <-c.lineCh:
 			case <-c.done:
@@ -521,11 +523,11 @@ func (r *runner) endStream(p *pendingWatch) {
 	r.seq = seq
 }
 
-func (c *watchCall) hasEventOn(key string) bool {
+func (c *watchCall) hasEvent(key, value string) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, l := range c.ans.lines {
-		if bytes.Contains(l, []byte(`"key":"`+key+`"`)) {
+		if bytes.Contains(l, []byte(`{"key":"`+key+`","value":"`+value+`"`)) {
 			return true
 		}
 	}
