@@ -377,7 +377,7 @@ func (g *generator) shortTTL() []step {
 			return nil
 		}
 		return &op{kind: "watch-expired", method: http.MethodGet, key: watchKey, watch: true, fromHistory: true,
-			query: []param{{name: "wait", value: "true"}, {name: "waitIndex", index: since}}}
+			query: []param{{name: "wait", value: "true"}, {name: "waitIndex", index: since, after: true}}}
 	})
 	return steps
 }

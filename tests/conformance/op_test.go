@@ -15,7 +15,10 @@ import (
 type param struct {
 	name, value string
 	index       uint64
-	next        bool
+	// after sends the index after index: the first a side may give to
+	// what comes next, which the reference's numbering cannot name.
+	after bool
+	next  bool
 }
 
 // op is one request, described once and sent to both sides.
@@ -74,7 +77,12 @@ func encodeParams(ps []param, side int, ix sideIndexes) string {
 			v = "<current+1>"
 		case p.index != 0 && ix != nil:
 			n, _ := ix.translate(side, p.index)
+			if p.after {
+				n++
+			}
 			v = strconv.FormatUint(n, 10)
+		case p.index != 0 && p.after:
+			v = fmt.Sprintf("%d+1", p.index)
 		case p.index != 0:
 			v = strconv.FormatUint(p.index, 10)
 		}
