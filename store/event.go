@@ -23,6 +23,10 @@ type Event struct {
 	PrevValue string `json:"prevValue,omitempty"`
 	Value     string `json:"value,omitempty"`
 	NewKey    bool   `json:"newKey,omitempty"`
+	// refresh marks the event of a write that only moved an expiration on:
+	// it is kept in the history but wakes no watcher, and watches skip it.
+	// Beside NewKey, where it takes no room.
+	refresh bool
 	// Expiration keeps the location it was given with, so it is written
 	// with the UTC offset of the node that fixed it, as the original did.
 	Expiration *time.Time `json:"expiration,omitempty"`
@@ -32,9 +36,6 @@ type Event struct {
 	// V2 is the event as the v2 API shows it; never part of v1's JSON. Every
 	// event of a write has one; those of v1's Get, which only v1 shows, do not.
 	V2 *V2Event `json:"-"`
-	// refresh marks the event of a write that only moved an expiration on:
-	// it is kept in the history but wakes no watcher, and watches skip it.
-	refresh bool
 }
 
 // WithTTL returns a copy of e whose TTL is the whole seconds from now until

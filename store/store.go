@@ -270,13 +270,11 @@ func (s *Store) forgetTree(n *node) {
 	}
 }
 
-// record keeps the event of a successful write and delivers it to
-// watchers, but a refresh's.
+// record keeps the event of a successful write and delivers it to the
+// watchers that want it.
 func (s *Store) record(e *Event) {
 	s.history.add(e)
-	if !e.refresh {
-		s.watchers.notify(e)
-	}
+	s.watchers.notify(e)
 }
 
 // Get reads key. For a file it returns one GET event and dir false. For a
