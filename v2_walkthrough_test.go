@@ -14,13 +14,16 @@ import (
 )
 
 // indexRef is "#N" in an expected answer: the index N writes after the
-// test's first.
-var indexRef = regexp.MustCompile(`#(\d+)`)
+// test's first; "~N" is the same index as an in-order key's name.
+var indexRef = regexp.MustCompile(`[#~](\d+)`)
 
-// expandIndexes replaces every #N in s with base+N.
+// expandIndexes replaces every #N and ~N in s with base+N.
 func expandIndexes(s string, base uint64) string {
 	return indexRef.ReplaceAllStringFunc(s, func(ref string) string {
 		n, _ := strconv.ParseUint(ref[1:], 10, 64)
+		if ref[0] == '~' {
+			return fmt.Sprintf("%020d", base+n)
+		}
 		return strconv.FormatUint(base+n, 10)
 	})
 }
@@ -100,7 +103,7 @@ func TestV2Walkthrough(t *testing.T) {
 		{"§5 DELETE", "DELETE", "/v2/keys/message", "", 200, `{"action":"delete","node":{"key":"/message","modifiedIndex":#3,"createdIndex":#2},"prevNode":{"key":"/message","value":"Hello etcd","modifiedIndex":#2,"createdIndex":#2}}`, "#3"},
 		{"§14 100", "GET", "/v2/keys/message", "", 404, `{"errorCode":100,"message":"Key not found","cause":"/message","index":#3}`, "#3"},
 		{"§9 mkdir", "PUT", "/v2/keys/dir?dir=true", "value=ignored", 201, `{"action":"set","node":{"key":"/dir","dir":true,"modifiedIndex":#4,"createdIndex":#4}}`, "#4"},
-		{"§7 in-order key, its dir made on the way", "POST", "/v2/keys/queue", "value=job1", 201, `{"action":"create","node":{"key":"/queue/000000000000000000#5","value":"job1","modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
+		{"§7 in-order key, its dir made on the way", "POST", "/v2/keys/queue", "value=job1", 201, `{"action":"create","node":{"key":"/queue/~5","value":"job1","modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
 		{"§4 create", "PUT", "/v2/keys/k?prevExist=false", "value=one", 201, `{"action":"create","node":{"key":"/k","value":"one","modifiedIndex":#6,"createdIndex":#6}}`, "#6"},
 		{"§10 105, a failed write takes an index", "PUT", "/v2/keys/k?prevExist=false", "value=x", 412, `{"errorCode":105,"message":"Key already exists","cause":"/k","index":#7}`, "#7"},
 		{"§4 update", "PUT", "/v2/keys/k?prevExist=true", "value=two", 200, `{"action":"update","node":{"key":"/k","value":"two","modifiedIndex":#8,"createdIndex":#6},"prevNode":{"key":"/k","value":"one","modifiedIndex":#6,"createdIndex":#6}}`, "#8"},
@@ -243,5 +246,54 @@ func TestV2ThroughTheWrappers(t *testing.T) {
 	defer resp.Body.Close()
 	if resp.StatusCode != 200 || resp.Header.Get("Access-Control-Allow-Origin") != "*" {
 		t.Fatalf("a watch through -v and -cors: HTTP %d, headers %v", resp.StatusCode, resp.Header)
+	}
+}
+
+// TestV2TTLsAndHistory: refreshes and directory TTLs (§8), and a watch
+// from before the history (§11): error 401 at the current index.
+func TestV2TTLsAndHistory(t *testing.T) {
+	n := startTestNode(t, "-m", "3")
+	base := firstV2Write(t, n, "/v2/keys/t", "value=v")
+	steps := []v2Step{
+		{"§8 refresh: value kept, indexes new", "PUT", "/v2/keys/t?refresh=true&ttl=100", "", 200, `{"action":"set","node":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#2,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","modifiedIndex":#1,"createdIndex":#1}}`, "#2"},
+		{"§8 refresh with prevExist: an update", "PUT", "/v2/keys/t?refresh=true&prevExist=true", "ttl=100&value=", 200, `{"action":"update","node":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#3,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#2,"createdIndex":#2}}`, "#3"},
+		{"§8 an empty ttl clears it", "PUT", "/v2/keys/t?prevExist=true&ttl=", "value=w", 200, `{"action":"update","node":{"key":"/t","value":"w","modifiedIndex":#4,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#3,"createdIndex":#2}}`, "#4"},
+		{"§8 a directory with a TTL", "PUT", "/v2/keys/d?dir=true&ttl=100", "", 201, `{"action":"set","node":{"key":"/d","dir":true,"expiration":"E","ttl":100,"modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
+		{"§8 its TTL moved on, as 2.3", "PUT", "/v2/keys/d?dir=true&prevExist=true&ttl=200", "", 200, `{"action":"update","node":{"key":"/d","dir":true,"expiration":"E","ttl":200,"modifiedIndex":#6,"createdIndex":#5},"prevNode":{"key":"/d","dir":true,"expiration":"E","ttl":100,"modifiedIndex":#5,"createdIndex":#5}}`, "#6"},
+		{"§11 401", "GET", "/v2/keys/t?wait=true&waitIndex=#1", "", 400, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [#4/#1]","index":#6}`, "#6"},
+	}
+	expiration := regexp.MustCompile(`"expiration":"[^"]+"`)
+	for _, s := range steps {
+		a := v2Do(t, n, s.method, expandIndexes(s.target, base), s.body)
+		got := expiration.ReplaceAllString(a.body, `"expiration":"E"`)
+		if want := expandIndexes(s.want, base) + "\n"; a.status != s.status || got != want {
+			t.Errorf("%s: HTTP %d %q\nwant %d %q", s.section, a.status, a.body, s.status, want)
+		}
+		if got := a.header.Get("X-Etcd-Index"); got != expandIndexes(s.index, base) {
+			t.Errorf("%s: X-Etcd-Index %q, want %q", s.section, got, expandIndexes(s.index, base))
+		}
+	}
+}
+
+// TestV2OverTLS: /v2/keys is served behind the client port's TLS and its
+// demand for a client certificate, as v1 is.
+func TestV2OverTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	cert, key := ca.issue("server")
+	n := startTestNode(t, "-clientCert", cert, "-clientKey", key, "-clientCAFile", ca.file)
+	target := strings.Replace(n.url, "http://", "https://", 1) + "/v2/keys/tls"
+	clientCert, clientKey := ca.issue("client")
+	client := httpsClient(t, ca, clientCert, clientKey)
+	resp, err := client.Post(target, "application/x-www-form-urlencoded", strings.NewReader("value=secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s over TLS: HTTP %d", target, resp.StatusCode)
+	}
+	if resp, err := httpsClient(t, ca, "", "").Get(target); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET %s without a client certificate: HTTP %d, want the handshake refused", target, resp.StatusCode)
 	}
 }

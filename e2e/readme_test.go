@@ -319,7 +319,7 @@ func (r *readmeRun) block(sh string, output *string) {
 			r.start(words[1:])
 		case words[0] == "curl":
 			c := parseCurl(r.t, words)
-			if (strings.Contains(c.url, "/v1/watch/") || strings.Contains(c.url, "wait=true")) && c.data == "" {
+			if (strings.Contains(c.url, "/v1/watch/") || strings.Contains(c.url, "wait=true") && !strings.Contains(c.url, "waitIndex=")) && c.data == "" {
 				r.watch(c)
 				continue
 			}
