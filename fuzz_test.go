@@ -219,7 +219,7 @@ func checkTextAnswer(path, body string) string {
 	return ""
 }
 
-var peerRoutes = []string{votePath, appendEntriesPath, snapshotPath, snapshotRecoveryPath, "/join", snapshotStatePath}
+var peerRoutes = []string{votePath, appendEntriesPath, snapshotPath, snapshotRecoveryPath, "/join", snapshotStatePath, forwardPath, readIndexPath}
 
 // joinBody is the body of a POST /join for a member named name.
 func joinBody(name string) []byte {
@@ -247,6 +247,12 @@ func FuzzPeerAPI(f *testing.F) {
 	}
 	f.Add(byte(4), []byte(`{"name":"..","raftURL":"http://127.0.0.1:1","etcdURL":"http://127.0.0.1:2","raftVersion":"`+raftVersion+`"}trailing`))
 	f.Add(byte(4), joinBody("node1")) // its name, another URL
+	f.Add(byte(6), []byte(`{"set":{"key":"/forwarded","value":"x"}}`))
+	f.Add(byte(6), []byte(`{"set":{"key":"/a","value":"x"},"delete":{"key":"/a"}}`))
+	// Only the leader expires keys: a forwarded expiry of a member's key
+	// would take the member out of the store but not out of raft.
+	f.Add(byte(6), []byte(`{"expire":{"key":"/_etcd/machines/node1","expireTime":"0001-01-01T00:00:00Z"}}`))
+	f.Add(byte(7), []byte{})
 
 	f.Fuzz(func(t *testing.T, route byte, body []byte) {
 		// A node of its own for each input, so that a failure found by

@@ -25,7 +25,7 @@ import (
 // v2ClusterRoutes adds the routes to the client router.
 func (h *clientHandlers) v2ClusterRoutes(r *mux.Router) {
 	r.HandleFunc("/v2/machines", v2Methods(h.machines, http.MethodGet, http.MethodHead))
-	r.HandleFunc("/v2/members", h.v2Members)
+	r.HandleFunc("/v2/members", h.withClusterID(h.v2Members))
 	r.HandleFunc("/v2/members/leader", h.withClusterID(v2Methods(h.v2MembersLeader, http.MethodGet)))
 	r.PathPrefix("/v2/members/").HandlerFunc(h.withClusterID(membershipChange))
 	r.HandleFunc("/v2/stats/self", v2Methods(h.v2SelfStats, http.MethodGet))
@@ -103,16 +103,18 @@ func (s *raftServer) v2Members() []v2Member {
 	return out
 }
 
+// v2Members answers GET /v2/members, and tells a POST, which would add a
+// member, how members are added here.
 func (h *clientHandlers) v2Members(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		h.withClusterID(membershipChange)(w, r)
+	if r.Method == http.MethodPost {
+		membershipChange(w, r)
 		return
 	}
-	h.withClusterID(func(w http.ResponseWriter, _ *http.Request) {
+	v2Methods(func(w http.ResponseWriter, _ *http.Request) {
 		writeEncoded(w, http.StatusOK, struct {
 			Members []v2Member `json:"members"`
 		}{h.raft.v2Members()})
-	})(w, r)
+	}, http.MethodGet)(w, r)
 }
 
 // membershipChange answers the v2 API's member additions, removals and

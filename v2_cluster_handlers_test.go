@@ -127,6 +127,11 @@ func TestV2ClusterRoutes(t *testing.T) {
 		}
 	}
 
+	resp := expectAnswer(t, leader, http.MethodHead, "/v2/members", http.StatusMethodNotAllowed, "text/plain; charset=utf-8", "")
+	if resp.Header.Get("Allow") != "GET" || resp.Header.Get(raftguard.IdentityHeader) != clusterID.String() {
+		t.Fatalf("HEAD /v2/members: Allow %q, cluster id %q", resp.Header.Get("Allow"), resp.Header.Get(raftguard.IdentityHeader))
+	}
+
 	// Machines: the leader first, on every member, as v1's.
 	machines := strings.Join([]string{leader.e.cfg.ClientURL(), nodes[1].e.cfg.ClientURL(), nodes[2].e.cfg.ClientURL()}, ", ")
 	for _, n := range nodes {
