@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 )
@@ -128,12 +129,30 @@ func TestIndexMapKeepsOrder(t *testing.T) {
 	}
 }
 
-func TestKnownDifferencesHaveReasons(t *testing.T) {
+// TestKnownDifferencesAreInTheREADME: every difference the comparison
+// forgives has its reason here and is listed in the README's v2 section.
+func TestKnownDifferencesAreInTheREADME(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	section := string(readme)
+	start := strings.Index(section, "\n## The v2 API")
+	if start < 0 {
+		t.Fatal("README.md has no \"## The v2 API\" section")
+	}
+	section = section[start+1:]
+	if end := strings.Index(section, "\n## "); end >= 0 {
+		section = section[:end]
+	}
 	seen := map[string]bool{}
 	for _, k := range knownDifferences {
 		if k.name == "" || len(k.reason) < 40 || seen[k.name] {
 			t.Errorf("known difference %q: each needs a unique name and its reason", k.name)
 		}
 		seen[k.name] = true
+		if k.readme == "" || !strings.Contains(section, k.readme) {
+			t.Errorf("known difference %q: the README's v2 section does not list it (looked for %q)", k.name, k.readme)
+		}
 	}
 }
