@@ -104,6 +104,19 @@ func TestComparerFindsEachKindOfDifference(t *testing.T) {
 	}
 }
 
+func TestExpireEventsLateSweepIsForgiven(t *testing.T) {
+	c := newComparer()
+	ref := answerOf(200, "7", `{"action":"expire","node":{"key":"/k","modifiedIndex":7,"createdIndex":6},"prevNode":{"key":"/k","value":"v","expiration":"2026-12-07T23:27:46.48Z","modifiedIndex":6,"createdIndex":6}}`)
+	late := answerOf(200, "9", `{"action":"expire","node":{"key":"/k","modifiedIndex":9,"createdIndex":8},"prevNode":{"key":"/k","value":"v","expiration":"2026-12-07T23:27:46.48Z","ttl":-2,"modifiedIndex":8,"createdIndex":8}}`)
+	if d := c.compare(&op{watch: true}, ref, late); len(d) != 0 {
+		t.Errorf("a late sweep's ttl counted: %v", d)
+	}
+	alive := answerOf(200, "9", strings.Replace(string(late.body), `"ttl":-2`, `"ttl":5`, 1))
+	if d := c.compare(&op{watch: true}, ref, alive); len(d) == 0 {
+		t.Errorf("an expired node with 5 s to live passed")
+	}
+}
+
 func TestIndexMapKeepsOrder(t *testing.T) {
 	m := newIndexMap()
 	for _, p := range [][2]uint64{{5, 9}, {7, 14}, {6, 10}} {
