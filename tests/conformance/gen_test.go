@@ -27,8 +27,10 @@ type step func() *op
 // when they are well out of it.
 const history = 1000
 
-// names are the key components; "_h" is hidden from listings.
-var names = []string{"a", "b", "c", "_h"}
+// names are the key components; "_h" is hidden from listings, and "ab"
+// shares a prefix with "a" (3.5's history matches a removed directory
+// /a to a watcher on /ab).
+var names = []string{"a", "b", "c", "_h", "ab"}
 
 var values = []string{"x", "yy", "", "hello world", "<&>", "héllo", "a+b=c", "50%", `q"uote`, "tab\tnl\n"}
 
