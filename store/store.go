@@ -197,10 +197,11 @@ func (s *Store) modify(n *node, value string, exp *time.Time, fresh, refresh boo
 	if !n.isDir() {
 		n.value = value
 	}
-	n.modifiedIndex = s.index
+	created := n.createdIndex()
 	if fresh {
-		n.createdIndex = s.index
+		created = s.index
 	}
+	n.setIndexes(created, s.index)
 	s.setExpiration(n, exp)
 	e := c.put(n)
 	e.refresh = refresh
