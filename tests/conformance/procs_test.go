@@ -105,6 +105,9 @@ func tryStart(t *testing.T, kind, binary string) (*server, error) {
 	}
 	s.cmd = exec.Command(binary, args...)
 	s.cmd.Dir = dir
+	// Killed with the test process too when it dies without its cleanups
+	// (a -timeout panic).
+	s.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
 	if err := s.cmd.Start(); err != nil {
 		return s, err
