@@ -146,6 +146,7 @@ func (g *generator) next() []step {
 		{0.8, g.watchCleared}, {0.6, g.watchStream}, {0.2, g.watchStreamHistory},
 		{0.5, g.watchQuorum}, {6, g.badParam}, {1, g.rootWrite}, {2, g.pathForm},
 		{3, g.noValue}, {0.3, g.method}, {0.3, g.version}, {2, g.throughFile},
+		{0.2, g.siblingPrefix},
 	}
 	total := 0.0
 	for _, w := range table {
@@ -382,6 +383,35 @@ func (g *generator) shortTTL() []step {
 			query: []param{{name: "wait", value: "true"}, {name: "waitIndex", index: since, after: true}}}
 	})
 	return steps
+}
+
+// siblingPrefix removes a directory /pN/d and then asks the history of
+// /pN/dx, a key beside it whose name starts with the directory's: 3.5's
+// history takes the removal for an event of /pN/dx.
+func (g *generator) siblingPrefix() []step {
+	g.unique++
+	dir := fmt.Sprintf("/p%d/d", g.unique)
+	sibling := dir + "x"
+	var since uint64
+	return []step{
+		func() *op {
+			return &op{kind: "sibling-setup", method: http.MethodPut, key: dir + "/k", form: []param{{name: "value", value: "x"}}}
+		},
+		func() *op {
+			return &op{kind: "sibling-setup", method: http.MethodPut, key: sibling, form: []param{{name: "value", value: "y"}}}
+		},
+		func() *op {
+			since = g.r.model.lastWrite
+			return &op{kind: "delete-recursive", method: http.MethodDelete, key: dir, query: []param{{name: "recursive", value: "true"}}}
+		},
+		func() *op {
+			if since == 0 {
+				return nil
+			}
+			return &op{kind: "watch-sibling-prefix", method: http.MethodGet, key: sibling, watch: true, fromHistory: true,
+				query: []param{{name: "wait", value: "true"}, {name: "waitIndex", index: since, after: true}}}
+		},
+	}
 }
 
 func (g *generator) post() []step {
