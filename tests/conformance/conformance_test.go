@@ -15,7 +15,10 @@ import (
 // TestConformance: CONFORMANCE_OPS operations (default 600) from
 // CONFORMANCE_SEED (default: the clock), against this node, or against
 // etcd 3.5 itself with CONFORMANCE_SUBJECT=etcd35, where it must find no
-// difference at all.
+// difference at all. CONFORMANCE_ETCD and CONFORMANCE_ETCD35 name the
+// binaries (see findBinaries); CONFORMANCE_TRACE=1 logs every operation
+// with both answers; CONFORMANCE_FLIP=N alters the subject's answer to
+// operation N, which the report must then show.
 func TestConformance(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts two servers and sends them hundreds of requests")
