@@ -32,10 +32,12 @@ import (
 // The window closes at the peer goroutine's next call of the transporter,
 // which follows the write in that goroutine. Every read the loop made before
 // the barrier happens before the return, and so before the write; every
-// read after it, after the next call, and so after the write.
+// read after it, after the next call, and so after the write. A round trip
+// through the loop (as raftguard's position makes) would order only the
+// reads before it: the loop must be held until the write is done.
 //
 // goraft's TakeSnapshot reads the marks outside the loop: it runs while
-// pause holds, which waits for every window to close and opens none.
+// pause holds, which waits for every window to close and lets none open.
 type snapshotFence struct {
 	mu   sync.Mutex
 	cond *sync.Cond
@@ -46,8 +48,8 @@ type snapshotFence struct {
 	opened atomic.Int32 // len(open), read without the lock
 	paused bool
 	// barrierWait is the longest the loop waits for a window to close
-	// (the next call comes within goraft's tick); past it the loop goes on,
-	// as a leader that stopped handling answers would lose its followers.
+	// (the next call comes within goraft's tick): past it the loop goes
+	// on rather than stall the leader, unordered, and says so in the log.
 	barrierWait time.Duration
 }
 
