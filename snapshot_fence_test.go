@@ -16,12 +16,15 @@ import (
 )
 
 // TestSnapshotTransferIsOrderedWithTheLeadersReads: after a snapshot
-// transfer succeeds, goraft sets the peer's mark without the peer's lock,
-// while its event loop reads every peer's mark on each append answer of
-// another peer. The loop is held here, from before the transfer returns
-// until goraft has taken the transfer's answer, with another peer's answer
-// queued: that answer was handled after the write, unordered with it, and
-// -race reported the race in every round. Run it with -race.
+// transfer succeeds, goraft sets the peer's mark (prevLogIndex) without the
+// peer's lock, while its event loop reads every peer's mark on each append
+// answer of another peer. Here a real goraft leader with this node's
+// transporter and two scripted followers has its loop held from before the
+// transfer returns until goraft has passed the write (or, with the fence,
+// for a while), with another peer's answer queued: without the fence that
+// answer was handled unordered with the write, and -race reported it in
+// every run. It needs -race to fail; without it, it checks that transfers
+// and a stop during one still go through.
 func TestSnapshotTransferIsOrderedWithTheLeadersReads(t *testing.T) {
 	accepting := &acceptingFollower{}
 	fast := httptest.NewServer(accepting)
