@@ -51,6 +51,7 @@ type raftServer struct {
 	// snapshot install that may change membership.
 	memberChange sync.RWMutex
 	gate         *peerGate
+	fence        *snapshotFence
 	guard        *raftguard.Guard
 	news         *leaderNews
 	leadership   *leadership
@@ -132,6 +133,7 @@ func newRaftServer(cfg *Config, st *store.Store, peerListener net.Listener, peer
 		peerListener: peerListener,
 		peerTLS:      peerTLS,
 		gate:         newPeerGate(),
+		fence:        newSnapshotFence(cfg.ElectionTimeout),
 		news:         &leaderNews{},
 		leadership:   &leadership{},
 		proposals:    make(chan struct{}, maxProposals),
@@ -730,6 +732,16 @@ func (s *raftServer) snapshotIfDue() {
 	if commit-s.snapshotAt < s.cfg.SnapshotCount {
 		return
 	}
+	// TakeSnapshot also reads each peer's mark, which goraft writes
+	// without a lock after a snapshot transfer (snapshot_fence.go). Paused
+	// before the membership locks: a transfer's window closes only once
+	// goraft's loop, which may apply a membership change, took its barrier.
+	unpause, ok := s.fence.pause(time.Second)
+	if !ok {
+		log.Printf("raft: snapshot put off: a peer sent a snapshot did not call again in time")
+		return
+	}
+	defer unpause()
 	// TakeSnapshot copies goraft's peer map without a lock: no join or
 	// remove may be applied meanwhile. New ones wait for joinMu, those from a
 	// leader for memberChange, and one already in the log waits for the next

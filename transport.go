@@ -48,6 +48,9 @@ type transporter struct {
 	guard sendGuard
 	// members are the members as applied here, with their URLs.
 	members *memberRegistry
+	// fence orders goraft's unlocked write after a snapshot transfer
+	// with the reads of its event loop (snapshot_fence.go).
+	fence *snapshotFence
 }
 
 // newPeerTransport is the HTTP transport of every call a member makes to
@@ -82,6 +85,7 @@ func newTransporter(peers http.RoundTripper, electionTimeout time.Duration, s *r
 		members:     s.members,
 		replicator:  s.replicator,
 		disk:        s.disk,
+		fence:       s.fence,
 	}
 }
 
@@ -192,6 +196,7 @@ func (t *transporter) PreVote(name string, req *raft.RequestVoteRequest) (*raft.
 // membership changes). A log is never cut below a committed entry, and the
 // last send still carries the removal's commit to the removed member.
 func (t *transporter) SendAppendEntriesRequest(srv raft.Server, peer *raft.Peer, req *raft.AppendEntriesRequest) *raft.AppendEntriesResponse {
+	t.fence.closeWindow(peer)
 	resp := t.sendAppend(srv, peer, req)
 	if _, member := t.members.get(peer.Name); !member {
 		return raftdisk.AppendResponse(req.Term, req.CommitIndex, req.CommitIndex, false)
@@ -267,6 +272,7 @@ func heldAfterAppend(req *raft.AppendEntriesRequest, resp *raft.AppendEntriesRes
 // after the idle heartbeat: goraft learns where a peer stands only from
 // appends, and would announce the snapshot again at once.
 func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRequest) *raft.SnapshotResponse {
+	t.fence.closeWindow(peer)
 	if _, member := t.members.get(peer.Name); !member {
 		return nil
 	}
@@ -284,7 +290,9 @@ func (t *transporter) SendSnapshotRequest(srv raft.Server, peer *raft.Peer, req 
 }
 
 // SendSnapshotRecoveryRequest sends a lagging peer the whole state: the
-// state file goraft's snapshot refers to first, then goraft's message.
+// state file goraft's snapshot refers to first, then goraft's message. A
+// success returns only once goraft's loop is held for goraft's unlocked
+// write that follows (snapshot_fence.go).
 func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Peer, req *raft.SnapshotRecoveryRequest) *raft.SnapshotRecoveryResponse {
 	if _, member := t.members.get(peer.Name); !member {
 		return nil
@@ -307,6 +315,7 @@ func (t *transporter) SendSnapshotRecoveryRequest(srv raft.Server, peer *raft.Pe
 		t.replicator.pause(srv, srv.Term())
 		return nil
 	}
+	t.fence.transferSucceeded(srv, peer)
 	return resp
 }
 

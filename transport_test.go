@@ -118,6 +118,7 @@ func TestRemovedPeerIsRefusedToGoraft(t *testing.T) {
 		guard:      &recordingGuard{},
 		members:    newMemberRegistry(),
 		replicator: &replicator{news: &leaderNews{}},
+		fence:      newSnapshotFence(time.Second),
 	}
 	peer := &raft.Peer{Name: "node4", ConnectionString: removed.URL}
 	resp := tr.SendAppendEntriesRequest(nil, peer, &raft.AppendEntriesRequest{Term: 5, PrevLogIndex: 900, PrevLogTerm: 5, CommitIndex: 850})
