@@ -12,6 +12,7 @@ import (
 
 	"github.com/goraft/raft"
 
+	"github.com/etcd-recreation/etcd/internal/metrics"
 	"github.com/etcd-recreation/etcd/internal/raftdisk"
 )
 
@@ -41,7 +42,7 @@ func TestSnapshotTransferIsOrderedWithTheLeadersReads(t *testing.T) {
 		client:      &http.Client{Transport: newPeerTransport(time.Second, nil, noIdentity())},
 		rpcTimeout:  time.Second,
 		snapTimeout: 10 * time.Second,
-		stats:       newRaftStats(),
+		stats:       newRaftStats(metrics.New().PeerRTT),
 		gate:        newPeerGate(),
 		guard:       &recordingGuard{},
 		members:     members,
