@@ -36,3 +36,26 @@ func TestRecent(t *testing.T) {
 		}
 	}
 }
+
+// A refresh, which wakes no watcher, is not among the recent events
+// either: the page shows as recent what its stream would have sent.
+func TestRecentLeavesOutRefreshes(t *testing.T) {
+	s := New(10)
+	t0 := time.Now().Add(time.Hour)
+	for i, w := range []Write{
+		{Op: OpV2Set, Key: "/k", Value: "v", Expiration: t0},
+		v2Refresh(OpV2Update, "/k", t0.Add(time.Minute)),
+		{Op: OpV2Set, Key: "/other", Value: "w"},
+	} {
+		if _, err := s.Apply(uint64(i+1), []Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var indexes []uint64
+	for _, e := range s.Recent(10) {
+		indexes = append(indexes, e.Index)
+	}
+	if fmt.Sprint(indexes) != "[1 3]" {
+		t.Errorf("Recent: indexes %v, want [1 3], the refresh at 2 left out", indexes)
+	}
+}
