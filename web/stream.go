@@ -81,8 +81,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handle
 var errStopped = errors.New("the node is stopping")
 
 // stream answers GET Prefix+"events?since=N" with server-sent events: each
-// event of the store at or after index N, oldest first, as the JSON that
-// /v1/watch answers with, then each new one as it happens. A page that lost
+// event of the store at or after index N, oldest first, as v2 shows it
+// whichever API made it (see feedEvent), then each new one as it happens. A page that lost
 // its connection asks again from the index after the last event it got, and
 // the store's history gives it the events in between: none is missed, none
 // comes twice.
@@ -150,8 +150,7 @@ func (d *Dashboard) follow(ctx context.Context, out *eventWriter, next uint64) {
 		// for the disk and one write.
 		var pending error
 		for {
-			now := time.Now()
-			b, err := json.Marshal(e.WithTTL(now))
+			b, err := encodeFeedEvent(e)
 			if err != nil {
 				out.end(err)
 				return
