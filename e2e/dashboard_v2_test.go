@@ -13,8 +13,9 @@ import (
 // and says it is empty when opened; a directory's TTL counts down and its
 // expiry is an expire; a key's created and modified indexes are in its
 // detail; create, compareAndSwap, compareAndDelete and in-order creates are
-// named so. A page opened afterwards shows the same feed, from the node's
-// recent events, and the same tree.
+// named so; a file that v2's set makes a directory becomes one. A page
+// opened afterwards shows the same feed, from the node's recent events,
+// and the same tree.
 func TestDashboardV2(t *testing.T) {
 	b := newBrowser(t)
 	n := startNode(t, "node1")
@@ -60,6 +61,11 @@ func TestDashboardV2(t *testing.T) {
 		row("/empty")+`?.classList.contains("dir") && `+row("/queue")+`?.classList.contains("dir") && `+
 			`/^ttl [1-5]m \d+s$/.test(`+row("/session")+`?.querySelector(".ttl").textContent) && `+
 			row("/gone")+` === null && `+row("/_hidden")+` === null && `+valueIs("/v1key", "written with v1"))
+
+	// v2's set makes a file a directory.
+	write(http.MethodPut, "/v2/keys/v1key?dir=true", "", http.StatusOK)
+	b.waitUntil(shownWithin, "the file made a directory", row("/v1key")+`?.classList.contains("dir") && `+
+		row("/v1key")+`.querySelector(".value").textContent === ""`)
 
 	b.click(row("/empty") + `.querySelector(".line")`)
 	b.waitUntil(shownWithin, "the empty directory, opened, to say so, and its detail",
