@@ -4,7 +4,7 @@ import "slices"
 
 // Recent returns the newest n events of the history, oldest first: what a
 // page opened now shows of the changes made before it. Refreshes are left
-// out, as watches skip them: the page's stream never sends one.
+// out, as client watches skip them: the page's feed shows none.
 func (s *Store) Recent(n int) []*Event {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
@@ -17,3 +17,20 @@ func (s *Store) Recent(n int) []*Event {
 	slices.Reverse(events)
 	return events
 }
+
+// WatchAll is Watch("/", sinceIndex) that receives refreshes too, which
+// wake no client's watch: the dashboard shows TTLs as they are.
+func (s *Store) WatchAll(sinceIndex uint64) (*Watcher, error) {
+	return s.watch(&Watcher{
+		eventChan:  make(chan *Event, 1),
+		prefix:     "/",
+		sinceIndex: sinceIndex,
+		store:      s,
+		recursive:  true,
+		refreshes:  true,
+	})
+}
+
+// IsRefresh reports whether e is the event of a refresh: a write that only
+// moved an expiration on.
+func (e *Event) IsRefresh() bool { return e.refresh }
