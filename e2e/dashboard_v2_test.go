@@ -13,9 +13,9 @@ import (
 // and says it is empty when opened; a directory's TTL counts down and its
 // expiry is an expire; a key's created and modified indexes are in its
 // detail; create, compareAndSwap, compareAndDelete and in-order creates are
-// named so; a file that v2's set makes a directory becomes one. A page
-// opened afterwards shows the same feed, from the node's recent events,
-// and the same tree.
+// named so; a file that v2's set makes a directory becomes one; a refresh
+// shows in the tree's TTL and not in the feed. A page opened afterwards
+// shows the same feed, from the node's recent events, and the same tree.
 func TestDashboardV2(t *testing.T) {
 	b := newBrowser(t)
 	n := startNode(t, "node1")
@@ -78,6 +78,14 @@ func TestDashboardV2(t *testing.T) {
 	b.click(row("/queue") + `.querySelector(".line")`)
 	b.waitUntil(shownWithin, "the in-order key in its directory", valueIs(job.Key, "job"))
 	b.waitUntil(5*time.Second, "the directory with a short TTL to expire", row("/brief")+` === null && `+feedHas("/brief", "expire"))
+
+	// A refresh moves a TTL on: the tree shows it; the feed, as client
+	// watches, sees no refresh.
+	write(http.MethodPut, "/v2/keys/lease?ttl=3", "value=held", http.StatusCreated)
+	write(http.MethodPut, "/v2/keys/lease?ttl=600&refresh=true&prevExist=true", "", http.StatusOK)
+	b.waitUntil(shownWithin, "the refreshed TTL in the tree, and the refresh not in the feed",
+		`/^ttl (9m \d+|10m 0)s$/.test(`+row("/lease")+`?.querySelector(".ttl").textContent) && `+
+			`document.querySelectorAll('#feed li[data-key="/lease"]').length === 1`)
 
 	// A page opened now shows the same events, from the node's recent
 	// ones, and the same keys.

@@ -17,6 +17,10 @@ type feedEvent struct {
 	Action   string    `json:"action"`
 	Node     *feedNode `json:"node"`
 	PrevNode *feedNode `json:"prevNode,omitempty"`
+	// Refresh marks a write that only moved a TTL on: no client's watch
+	// sees it, and the page's feed leaves it out, but its tree shows the
+	// new TTL.
+	Refresh bool `json:"refresh,omitempty"`
 }
 
 // feedNode is a node of a feedEvent. The page counts a TTL down from the
@@ -35,7 +39,7 @@ func encodeFeedEvent(e *store.Event) ([]byte, error) {
 	if e.V2 == nil {
 		return nil, fmt.Errorf("the event of index %d has no v2 view", e.Index)
 	}
-	out := feedEvent{Index: e.Index, Action: e.V2.Action, Node: feedNodeOf(e.V2.Node), PrevNode: feedNodeOf(e.V2.PrevNode)}
+	out := feedEvent{Index: e.Index, Action: e.V2.Action, Node: feedNodeOf(e.V2.Node), PrevNode: feedNodeOf(e.V2.PrevNode), Refresh: e.IsRefresh()}
 	switch e.V2.Action {
 	case store.V2Delete, store.V2CompareAndDelete, store.V2Expire:
 		// What is gone has no value; its last one is in prevNode.

@@ -93,3 +93,27 @@ func TestStreamShowsV2Actions(t *testing.T) {
 		}
 	}
 }
+
+// A refresh, which moves a TTL on and wakes no watch, is in the stream,
+// marked so: the page's tree shows the TTL as it is, its feed leaves the
+// refresh out.
+func TestStreamSendsRefreshes(t *testing.T) {
+	f := newFixture(t, 100)
+	t0 := time.Now().Add(time.Hour)
+	for i, w := range []store.Write{
+		{Op: store.OpV2Set, Key: "/lease", Value: "v", Expiration: t0},
+		{Op: store.OpV2Update, Key: "/lease", Expiration: t0.Add(time.Hour), V2: store.V2Write{Refresh: true}},
+	} {
+		if _, err := f.store.Apply(uint64(i+1), []store.Write{w}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := f.follow("2")
+	var got struct {
+		pageEvent
+		Refresh bool `json:"refresh"`
+	}
+	if e := s.next(); json.Unmarshal([]byte(e.data), &got) != nil || got.Index != 2 || !got.Refresh || got.Node.Expiration == nil {
+		t.Fatalf("the stream sent %q, want the refresh at 2, marked so", e.data)
+	}
+}
