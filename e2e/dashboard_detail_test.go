@@ -9,29 +9,28 @@ import (
 	"github.com/chromedp/chromedp"
 )
 
-// TestDashboardKeyDetail: the selected key shows its index, TTL and size;
+// TestDashboardKeyDetail: the selected key shows its indexes, TTL and size;
 // an open directory whose keys all expired says it is empty; the leader's
 // time in the header is in whole seconds.
 func TestDashboardKeyDetail(t *testing.T) {
 	b := newBrowser(t)
 	n := startNode(t, "node1")
-	n.set("/dir/a", "héllo", "ttl", "4")
+	written := n.set("/dir/a", "héllo", "ttl", "4")
 	n.set("/dir/b", "x", "ttl", "4")
-	// The last write: the page's listing is at its index.
-	listed := n.set("/plain", "no ttl")
+	n.set("/plain", "no ttl")
 
 	b.open(n.url("/dashboard/"))
 	b.waitUntil(readyTimeout, "the page to follow the node", `document.body.dataset.stream === "live" && `+row("/dir")+` !== null`)
 	b.click(row("/dir") + `.querySelector(".line")`)
 	b.waitUntil(shownWithin, "/dir listed", row("/dir/a")+` !== null`)
 	b.click(row("/dir/a") + `.querySelector(".line")`)
-	b.waitUntil(shownWithin, "the key's index (as listed), TTL and size", fmt.Sprintf(
-		`%s === "at most %d (the listing's: v1 does not say when a key last changed)" && /^[1-4]s$/.test(%s) && %s === "6 bytes"`,
-		detail("index"), listed.Index, detail("ttl"), detail("size")))
+	b.waitUntil(shownWithin, "the key's indexes (as listed), TTL and size", fmt.Sprintf(
+		`%s === "%d" && %s === "%d (its last change)" && /^[1-4]s$/.test(%s) && %s === "6 bytes"`,
+		detail("created index"), written.Index, detail("modified index"), written.Index, detail("ttl"), detail("size")))
 
 	changed := n.set("/dir/a", "changed", "ttl", "4")
 	b.waitUntil(shownWithin, "the index of the key's change, seen in the stream", fmt.Sprintf(
-		`%s === "%d (its last change)" && %s === "7 bytes"`, detail("index"), changed.Index, detail("size")))
+		`%s === "%d (its last change)" && %s === "7 bytes"`, detail("modified index"), changed.Index, detail("size")))
 	b.click(row("/plain") + `.querySelector(".line")`)
 	b.waitUntil(shownWithin, "a key without a TTL", detail("ttl")+` === "none: it never expires"`)
 

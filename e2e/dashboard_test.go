@@ -64,7 +64,7 @@ func TestDashboard(t *testing.T) {
 	n.set("/config/db/host", "10.0.0.1")
 	b.waitUntil(shownWithin, "the new keys",
 		valueIs("/message", "Hello world")+` && `+row("/config")+`?.classList.contains("dir")`)
-	b.waitUntil(shownWithin, "the writes in the feed", feedHas("/message", "SET")+` && `+feedHas("/config/db/host", "SET"))
+	b.waitUntil(shownWithin, "the writes in the feed", feedHas("/message", "set")+` && `+feedHas("/config/db/host", "set"))
 	b.click(row("/config") + `.querySelector(".line")`)
 	b.waitUntil(shownWithin, "/config listed", row("/config/db")+` !== null`)
 	b.click(row("/config/db") + `.querySelector(".line")`)
@@ -73,7 +73,7 @@ func TestDashboard(t *testing.T) {
 	n.set("/config/db/port", "5432")
 	b.waitUntil(shownWithin, "changes in an open directory", valueIs("/config/db/host", "10.0.0.2")+` && `+valueIs("/config/db/port", "5432"))
 	n.do(http.MethodDelete, "/v1/keys/message", nil)
-	b.waitUntil(shownWithin, "a deleted key to go", row("/message")+` === null && `+feedHas("/message", "DELETE"))
+	b.waitUntil(shownWithin, "a deleted key to go", row("/message")+` === null && `+feedHas("/message", "delete"))
 
 	// A key with a TTL counts down, then expires.
 	n.set("/session", "token", "ttl", "3")
@@ -84,7 +84,7 @@ func TestDashboard(t *testing.T) {
 		b.waitUntil(2*time.Second, "the highlights of changed rows to fade", `document.getAnimations().length === 0`)
 		b.saveScreenshot(path)
 	}
-	b.waitUntil(5*time.Second, "the key to expire", row("/session")+` === null && `+feedHas("/session", "EXPIRE"))
+	b.waitUntil(5*time.Second, "the key to expire", row("/session")+` === null && `+feedHas("/session", "expire"))
 
 	// Across a restart the page resumes from the last event it got. Its
 	// stream is blocked until a write has been made, so that the write
@@ -580,7 +580,7 @@ func TestDashboardOpenedLate(t *testing.T) {
 
 	b.open(n.url("/dashboard/"))
 	b.waitUntil(readyTimeout, "the changes made before the page opened, in its feed",
-		`document.body.dataset.stream === "live" && `+feedHas("/config/db/host", "SET")+` && `+feedHas("/gone", "DELETE")+` && `+
+		`document.body.dataset.stream === "live" && `+feedHas("/config/db/host", "set")+` && `+feedHas("/gone", "delete")+` && `+
 			`document.querySelector('#feed li[data-key="/gone"]').classList.contains("earlier")`)
 	written := n.set("/after", "made once the page was open")
 	b.waitUntil(shownWithin, "a new change above them", fmt.Sprintf(

@@ -23,6 +23,8 @@ type Watcher struct {
 	v2 bool
 	// stream watchers stay registered after an event.
 	stream bool
+	// refreshes makes a watcher receive refreshes too (see Store.WatchAll).
+	refreshes bool
 }
 
 // EventChan returns the channel that receives the watcher's events. A
@@ -45,10 +47,10 @@ func (w *Watcher) Remove() {
 // matches reports whether w wants e: an event at its key, or below it for
 // a recursive watcher, but for v2 not below a hidden component under its
 // key, and the removal of a directory above its key (§11). A refresh wakes
-// no one.
+// no one but a watcher of WatchAll.
 func (w *Watcher) matches(e *Event) bool {
 	switch {
-	case e.refresh || e.Index < w.sinceIndex:
+	case (e.refresh && !w.refreshes) || e.Index < w.sinceIndex:
 		return false
 	case e.Key == w.prefix:
 		return true

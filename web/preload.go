@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -18,7 +19,10 @@ import (
 
 // preloadedReads are the API reads the page makes as it opens. The leader's
 // statistics are left out on a follower, which redirects them.
-var preloadedReads = []string{"/v1/stats/self", "/v1/keys/_etcd/machines", "/v1/stats/leader", "/v1/keys/"}
+var preloadedReads = []string{"/v1/stats/self", "/v1/keys/_etcd/machines", "/v1/stats/leader", rootListing}
+
+// rootListing is the page's listing of /, whose index places the events.
+const rootListing = "/v2/keys/"
 
 // recentEvents is how many of the latest events a page shows as it opens.
 const recentEvents = 100
@@ -33,8 +37,12 @@ const preloadWait = time.Second
 type preloaded struct {
 	// Reads holds the body of each 200 answer, by path.
 	Reads map[string]json.RawMessage `json:"reads"`
+	// Indexes holds the X-Etcd-Index of each answer that has one: a v2
+	// listing's index is in no body.
+	Indexes map[string]uint64 `json:"indexes,omitempty"`
 	// Recent are the latest events up to the index of the listing of /,
-	// oldest first: the page follows the stream from the index after it.
+	// oldest first, as the stream sends them: the page follows the stream
+	// from the index after it.
 	Recent []json.RawMessage `json:"recent"`
 }
 
@@ -75,11 +83,14 @@ func (d *Dashboard) page(w http.ResponseWriter, r *http.Request) {
 }
 
 func (d *Dashboard) preload(r *http.Request) preloaded {
-	p := preloaded{Reads: make(map[string]json.RawMessage), Recent: []json.RawMessage{}}
+	p := preloaded{Reads: make(map[string]json.RawMessage), Indexes: make(map[string]uint64), Recent: []json.RawMessage{}}
 	if d.api != nil {
 		for _, path := range preloadedReads {
-			if body, ok := d.read(r, path); ok {
+			if body, index, ok := d.read(r, path); ok {
 				p.Reads[path] = body
+				if index > 0 {
+					p.Indexes[path] = index
+				}
 			}
 		}
 	}
@@ -88,37 +99,37 @@ func (d *Dashboard) preload(r *http.Request) preloaded {
 			p.Reads[contactPath] = b
 		}
 	}
-	var listing []struct {
-		Index uint64 `json:"index"`
-	}
-	if json.Unmarshal(p.Reads["/v1/keys/"], &listing) != nil || len(listing) == 0 {
+	listed, ok := p.Indexes[rootListing]
+	if !ok {
 		// Without the listing's index the events cannot be placed.
 		return p
 	}
 	for _, e := range d.store.Recent(recentEvents) {
-		if e.Index > listing[0].Index {
+		if e.Index > listed {
 			break
 		}
-		if b, err := json.Marshal(e); err == nil {
+		if b, err := encodeFeedEvent(e); err == nil {
 			p.Recent = append(p.Recent, b)
 		}
 	}
 	return p
 }
 
-// read returns the body of the API's answer to GET path, if it is a 200.
-func (d *Dashboard) read(r *http.Request, path string) (json.RawMessage, bool) {
+// read returns the body of the API's answer to GET path, if it is a 200,
+// and its X-Etcd-Index (0 if none).
+func (d *Dashboard) read(r *http.Request, path string) (json.RawMessage, uint64, bool) {
 	req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, path, nil)
 	if err != nil {
-		return nil, false
+		return nil, 0, false
 	}
 	req.RemoteAddr, req.TLS = r.RemoteAddr, r.TLS
 	rec := &recorder{header: make(http.Header), status: http.StatusOK}
 	d.api.ServeHTTP(rec, req)
 	if rec.status != http.StatusOK || !json.Valid(rec.body.Bytes()) {
-		return nil, false
+		return nil, 0, false
 	}
-	return rec.body.Bytes(), true
+	index, _ := strconv.ParseUint(rec.header.Get("X-Etcd-Index"), 10, 64)
+	return rec.body.Bytes(), index, true
 }
 
 // recorder keeps an answer of the API made in this process.

@@ -23,8 +23,9 @@ func TestPageHoldsTheNodesState(t *testing.T) {
 	listed := uint64(3) // the listing was taken before the fourth write
 	api := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
-		case "/v1/keys/":
-			fmt.Fprintf(w, `[{"action":"GET","key":"/k1","value":"</script><b>","index":%d}]`, listed)
+		case "/v2/keys/":
+			w.Header().Set("X-Etcd-Index", fmt.Sprint(listed))
+			w.Write([]byte(`{"action":"get","node":{"dir":true,"nodes":[{"key":"/k1","value":"</script><b>","modifiedIndex":1,"createdIndex":1}]}}`))
 		case "/v1/stats/self":
 			w.Write([]byte(`{"name":"node1"}`))
 		default:
@@ -44,13 +45,14 @@ func TestPageHoldsTheNodesState(t *testing.T) {
 		t.Fatalf("the page's data block is missing or not escaped:\n%s", html)
 	}
 	var p struct {
-		Reads  map[string]json.RawMessage `json:"reads"`
-		Recent []store.Event              `json:"recent"`
+		Reads   map[string]json.RawMessage `json:"reads"`
+		Indexes map[string]uint64          `json:"indexes"`
+		Recent  []pageEvent                `json:"recent"`
 	}
 	if err := json.Unmarshal([]byte(block), &p); err != nil {
 		t.Fatalf("the data block: %v\n%s", err, block)
 	}
-	for _, path := range []string{"/v1/keys/", "/v1/stats/self", contactPath} {
+	for _, path := range []string{"/v2/keys/", "/v1/stats/self", contactPath} {
 		if _, ok := p.Reads[path]; !ok {
 			t.Errorf("the data block has no answer to %s: %s", path, block)
 		}
@@ -58,7 +60,11 @@ func TestPageHoldsTheNodesState(t *testing.T) {
 	if _, ok := p.Reads["/v1/stats/leader"]; ok {
 		t.Errorf("the data block holds an answer that was not a 200: %s", block)
 	}
-	if len(p.Recent) != 3 || p.Recent[0].Index != 1 || p.Recent[2].Index != listed || p.Recent[0].Value != "</script><b>" {
+	if p.Indexes["/v2/keys/"] != listed {
+		t.Errorf("the data block's index of the listing: %v, want %d", p.Indexes, listed)
+	}
+	// The recent events are as the stream sends them.
+	if len(p.Recent) != 3 || p.Recent[0].Index != 1 || p.Recent[2].Index != listed || p.Recent[0].String() != "1 set /k1=</script><b> c1 m1" {
 		t.Errorf("the recent events: %+v; want those of indexes 1 to %d, the listing's", p.Recent, listed)
 	}
 }

@@ -81,8 +81,8 @@ func (d *Dashboard) ServeHTTP(w http.ResponseWriter, r *http.Request) { d.handle
 var errStopped = errors.New("the node is stopping")
 
 // stream answers GET Prefix+"events?since=N" with server-sent events: each
-// event of the store at or after index N, oldest first, as the JSON that
-// /v1/watch answers with, then each new one as it happens. A page that lost
+// event of the store at or after index N, oldest first, as v2 shows it
+// whichever API made it (see feedEvent), then each new one as it happens. A page that lost
 // its connection asks again from the index after the last event it got, and
 // the store's history gives it the events in between: none is missed, none
 // comes twice.
@@ -94,7 +94,8 @@ var errStopped = errors.New("the node is stopping")
 // the tree and follows from the index of its listing. A quiet stream sends
 // a "ping" every keepAlive.
 //
-// Each event comes from a watch of the store, the machinery /v1/watch uses:
+// Each event comes from a watch of the store, the machinery /v1/watch uses
+// (which also passes on refreshes, for the page's TTLs):
 // a watch delivers one event, so the stream watches again from the index
 // after it. The store never waits for a stream, which reads the history at
 // its own pace; a browser too slow for the history to hold what it has not
@@ -150,8 +151,7 @@ func (d *Dashboard) follow(ctx context.Context, out *eventWriter, next uint64) {
 		// for the disk and one write.
 		var pending error
 		for {
-			now := time.Now()
-			b, err := json.Marshal(e.WithTTL(now))
+			b, err := encodeFeedEvent(e)
 			if err != nil {
 				out.end(err)
 				return
@@ -181,7 +181,7 @@ func (d *Dashboard) follow(ctx context.Context, out *eventWriter, next uint64) {
 // await returns the first event at or after index, waiting for it if it
 // has not happened yet. It returns nil and no error if tick fires first.
 func (d *Dashboard) await(ctx context.Context, index uint64, tick <-chan time.Time) (*store.Event, error) {
-	w, err := d.store.Watch("/", index)
+	w, err := d.store.WatchAll(index)
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +204,7 @@ func (d *Dashboard) await(ctx context.Context, index uint64, tick <-chan time.Ti
 // held returns the first event at or after index if it has happened, and
 // nil otherwise.
 func (d *Dashboard) held(index uint64) (*store.Event, error) {
-	w, err := d.store.Watch("/", index)
+	w, err := d.store.WatchAll(index)
 	if err != nil {
 		return nil, err
 	}

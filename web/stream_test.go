@@ -117,20 +117,16 @@ func (s *stream) read() (sse, error) {
 	}
 }
 
-// nextEvent reads the next event and expects a store event: the JSON that
-// /v1/watch answers with.
-func (s *stream) nextEvent() store.Event {
+// nextEvent reads the next event and expects a store event, as v2 shows it.
+func (s *stream) nextEvent() pageEvent {
 	s.t.Helper()
 	e := s.next()
 	if e.kind != "" {
 		s.t.Fatalf("got a %q event (%s), want a store event", e.kind, e.data)
 	}
-	var ev store.Event
-	if err := json.Unmarshal([]byte(e.data), &ev); err != nil {
+	var ev pageEvent
+	if err := json.Unmarshal([]byte(e.data), &ev); err != nil || ev.Node == nil {
 		s.t.Fatalf("event %q: %v", e.data, err)
-	}
-	if again, _ := json.Marshal(&ev); string(again) != e.data {
-		s.t.Fatalf("event %s is not in the API's wire form %s", e.data, again)
 	}
 	return ev
 }
@@ -158,12 +154,12 @@ func TestStreamSendsTheHistoryThenNewEvents(t *testing.T) {
 	}
 	s := f.follow("3")
 	for _, want := range written[2:] {
-		if got := s.nextEvent(); got.Index != want.Index || got.Key != want.Key {
+		if got := s.nextEvent(); got.Index != want.Index || got.Node.Key != want.Key {
 			t.Fatalf("got %+v, want %+v", got, want)
 		}
 	}
 	later := f.set("/dir/new", "value")
-	if got := s.nextEvent(); got.Index != later.Index || got.Key != "/dir/new" || !got.NewKey {
+	if got := s.nextEvent(); got.Index != later.Index || got.Node.Key != "/dir/new" || got.PrevNode != nil {
 		t.Fatalf("got %+v, want the new write %+v", got, later)
 	}
 }
@@ -318,7 +314,7 @@ func TestStreamThatFallsBehindIsToldSo(t *testing.T) {
 			}
 			return
 		}
-		var ev store.Event
+		var ev pageEvent
 		if err := json.Unmarshal([]byte(e.data), &ev); err != nil || ev.Index != want {
 			t.Fatalf("got %+v, want the event at index %d or a cleared event", e, want)
 		}
@@ -341,7 +337,7 @@ func TestStreamWaitsForTheDisk(t *testing.T) {
 	s := f.follow("1")
 	f.set("/k", "v")
 	waitFor(t, "the stream to wait for the disk", func() bool { return waited.Load() == 1 })
-	got := make(chan store.Event, 1)
+	got := make(chan pageEvent, 1)
 	go func() { got <- s.nextEvent() }()
 	select {
 	case e := <-got:
@@ -349,7 +345,7 @@ func TestStreamWaitsForTheDisk(t *testing.T) {
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	if e := <-got; e.Key != "/k" {
+	if e := <-got; e.Node.Key != "/k" {
 		t.Fatalf("got %+v", e)
 	}
 }

@@ -86,8 +86,8 @@ func isPageFile(name string) bool {
 }
 
 // Site is the handler of the -w address. It serves the page at / and under
-// Prefix, and passes the page's reads (the client API under /v1/ and the
-// event stream) to api, the client port's handler. Only GET and HEAD get
+// Prefix, and passes the page's reads (the client API under /v1/ and
+// /v2/keys, and the event stream) to api, the client port's handler. Only GET and HEAD get
 // through: the page needs nothing else, and the -w address must not become
 // a way to write. Its errors are JSON, as the client port's.
 func Site(api http.Handler) http.Handler {
@@ -107,7 +107,7 @@ func Site(api http.Handler) http.Handler {
 			api.ServeHTTP(w, r2)
 		case strings.HasPrefix(r.URL.Path, Prefix):
 			files.ServeHTTP(w, r)
-		case strings.HasPrefix(r.URL.Path, "/v1/"):
+		case strings.HasPrefix(r.URL.Path, "/v1/"), r.URL.Path == "/v2/keys", strings.HasPrefix(r.URL.Path, "/v2/keys/"):
 			api.ServeHTTP(w, r)
 		default:
 			notFound(w, r)

@@ -31,6 +31,11 @@ export class Redirected extends Error {}
 
 /** get returns the body of a 200 answer to GET path, as text. */
 export async function get(path) {
+  return (await answer(path)).text;
+}
+
+/** answer is the 200 answer to GET path: its body as text, and its X-Etcd-Index. */
+async function answer(path) {
   const response = await fetch(path, {
     cache: "no-store",
     // Another member answers for another origin, which the page may not read.
@@ -45,7 +50,7 @@ export async function get(path) {
   if (!response.ok) {
     throw new APIError(response.status, text);
   }
-  return text;
+  return { text, index: Number(response.headers.get("X-Etcd-Index") ?? 0) };
 }
 
 // The node's state as it served the page (see web/preload.go): the answers
@@ -59,11 +64,12 @@ const preloaded = (() => {
   }
 })();
 const preloadedReads = new Map(Object.entries(preloaded.reads ?? {}));
+const preloadedIndexes = preloaded.indexes ?? {};
 // The page makes its first reads as its scripts run, before any timer
 // fires: an answer not used by then would be stale when asked for later.
 setTimeout(() => preloadedReads.clear(), 0);
 
-/** recentEvents are the latest events before the page opened, oldest first. */
+/** recentEvents are the latest events before the page opened, oldest first, as the stream sends them. */
 export const recentEvents = preloaded.recent ?? [];
 
 /** getJSON returns the decoded body of a 200 answer to GET path. */
@@ -76,7 +82,16 @@ export async function getJSON(path) {
   return JSON.parse(await get(path));
 }
 
-/** keysPath is the path that lists a directory, or reads a file: each segment percent-encoded. */
+/** getIndexed returns the decoded body of a 200 answer to GET path, and the index of the store it shows. */
+export async function getIndexed(path) {
+  if (preloadedReads.has(path)) {
+    return { body: await getJSON(path), index: preloadedIndexes[path] ?? 0 };
+  }
+  const { text, index } = await answer(path);
+  return { body: JSON.parse(text), index };
+}
+
+/** keysPath is the v2 path that lists a directory, or reads a file: each segment percent-encoded. */
 export function keysPath(key) {
-  return "/v1/keys" + key.split("/").map(encodeURIComponent).join("/");
+  return "/v2/keys" + key.split("/").map(encodeURIComponent).join("/");
 }

@@ -17,7 +17,9 @@ const notice = document.getElementById("notice");
 const stream = new EventStream(document, {
   onEvents(events) {
     tree.apply(events);
-    feed.add(events);
+    // A refresh moves a TTL on and wakes no client's watch: the tree shows
+    // the new TTL, the feed leaves it out, as the node's recent events do.
+    feed.add(events.filter((e) => !e.refresh));
   },
   onCleared(err) {
     notice.textContent =

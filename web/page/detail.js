@@ -1,5 +1,5 @@
-// The selected key: its whole value, its size, the index of its last
-// change, and when it expires.
+// The selected key or directory: a key's whole value and size, the indexes
+// of the node's creation and last change, and when it expires.
 
 import { byteSize, isInternal, timeLeft } from "./format.js";
 
@@ -28,14 +28,19 @@ export class KeyDetail {
     if (file.gone) {
       add("state", "deleted (or expired)");
     } else {
-      const value = this.doc.createElement("pre");
-      value.textContent = file.value;
-      add("value", value);
-      const size = byteSize(file.value);
-      add("size", `${size} byte${size === 1 ? "" : "s"}`);
-      add("index", file.changed !== null
-        ? `${file.changed} (its last change)`
-        : `at most ${file.listed} (the listing's: v1 does not say when a key last changed)`);
+      if (file.dir) {
+        add("kind", "directory");
+      } else {
+        const value = this.doc.createElement("pre");
+        value.textContent = file.value;
+        add("value", value);
+        const size = byteSize(file.value);
+        add("size", `${size} byte${size === 1 ? "" : "s"}`);
+      }
+      if (file.created !== null) {
+        add("created index", `${file.created}`);
+        add("modified index", `${file.modified} (its last change)`);
+      }
       if (file.expires !== null) {
         this.left = add("ttl", timeLeft(file.expires));
         add("expires", new Date(file.expires).toISOString());

@@ -1,11 +1,22 @@
 // The feed: the latest events, newest first. It keeps a fixed number, so a
 // busy cluster cannot grow the page without end.
 
-import { now } from "./clock.js";
 import { cut, isInternal, parseTime } from "./format.js";
 
 const capacity = 500;
 const shownValueLength = 120;
+
+// How each of v2's actions is coloured: a write that leaves a node, one that
+// removes it, and an expiry.
+const kinds = {
+  set: "put",
+  create: "put",
+  update: "put",
+  compareAndSwap: "put",
+  delete: "delete",
+  compareAndDelete: "delete",
+  expire: "expire",
+};
 
 export class EventFeed {
   constructor(doc) {
@@ -37,14 +48,14 @@ export class EventFeed {
   }
 
   item(e, earlier) {
-    const action = label(e);
+    const key = e.node.key;
     const li = this.doc.createElement("li");
-    li.className = action.toLowerCase();
-    li.classList.toggle("internal", isInternal(e.key));
+    li.className = kinds[e.action] ?? "";
+    li.classList.toggle("internal", isInternal(key));
     li.classList.toggle("earlier", earlier);
     li.dataset.index = e.index;
-    li.dataset.key = e.key;
-    li.dataset.action = action;
+    li.dataset.key = key;
+    li.dataset.action = e.action;
     const span = (className, text) => {
       const el = this.doc.createElement("span");
       el.className = className;
@@ -52,34 +63,24 @@ export class EventFeed {
       li.append(el);
     };
     span("time", earlier ? "earlier" : clockTime());
-    span("action", action);
+    span("action", e.action);
     span("index", `#${e.index}`);
     span("what", describe(e));
-    li.title = `${action} ${e.key} at index ${e.index}${earlier ? ", before the page was opened" : ""}`;
+    li.title = `${e.action} ${key} at index ${e.index}${earlier ? ", before the page was opened" : ""}`;
     return li;
   }
 }
 
-/**
- * label names what happened. The v1 API reports an expiry as a DELETE, and
- * a test-and-set as a SET: a deletion of a key whose expiration has come is
- * shown as the expiry it most likely was.
- */
-function label(e) {
-  if (e.action === "DELETE" && e.expiration && parseTime(e.expiration) <= now()) {
-    return "EXPIRE";
-  }
-  return e.action;
-}
-
-function describe(e) {
+/** describe is what an event did, as v2 shows it: the node after the write and the one before. */
+function describe({ action, node, prevNode }) {
   const value = (v) => cut(v ?? "", shownValueLength);
-  if (e.action === "SET") {
-    const before = e.newKey ? " (new)" : ` (was ${value(e.prevValue)})`;
-    const expires = e.expiration ? `, expires at ${clockTime(parseTime(e.expiration))}` : "";
-    return `${e.key} = ${value(e.value)}${before}${expires}`;
+  if (kinds[action] !== "put") {
+    return node.dir ? `directory ${node.key}/ and everything in it` : `${node.key} (was ${value(prevNode?.value)})`;
   }
-  return `${e.key} (was ${value(e.prevValue)})`;
+  const what = node.dir ? `directory ${node.key}/` : `${node.key} = ${value(node.value)}`;
+  const before = !prevNode ? " (new)" : prevNode.dir ? "" : ` (was ${value(prevNode.value)})`;
+  const expires = node.expiration ? `, expires at ${clockTime(parseTime(node.expiration))}` : "";
+  return what + before + expires;
 }
 
 /** clockTime is a time of day, by default now's, as the browser's locale writes it. */

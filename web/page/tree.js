@@ -1,11 +1,22 @@
 // The key tree, as far as the page has listed it. It is built from listings
-// of the client API, a directory at a time as they are opened, and kept
-// current by the events of the stream. Each directory keeps the index of
-// its listing: events at or below it are already part of what the listing
+// of the v2 API, a directory at a time as they are opened, and kept current
+// by the events of the stream. Each directory keeps the index of its
+// listing: events at or below it are already part of what the listing
 // showed. A TreeView draws it.
+//
+// The tree shows what v2 lists: hidden keys ("_name") are left out, but for
+// /_etcd, where etcd keeps its members, which it shows as v1 did.
 
-import { getJSON, keysPath } from "./api.js";
+import { getIndexed, keysPath } from "./api.js";
 import { parseTime } from "./format.js";
+
+const internalDir = "_etcd";
+const removals = new Set(["delete", "compareAndDelete", "expire"]);
+
+/** hidden reports whether a key, given by its names, is one v2 leaves out of listings. */
+function hidden(names) {
+  return names.some((name, depth) => name.startsWith("_") && !(depth === 0 && name === internalDir));
+}
 
 function lowerBound(names, name) {
   let lo = 0;
@@ -42,17 +53,18 @@ export class KeyTree {
    */
   async reload() {
     const wasOpen = [...this.byKey.values()].filter((e) => e.dir && e.open && e.key !== "/").map((e) => e.key).sort();
-    const listing = await getJSON(keysPath("/"));
-    if (listing.length === 0) {
-      // A running node always lists /_etcd, where its members are.
-      throw new Error("the node listed no keys at all");
+    const { body, index: listed } = await getIndexed(keysPath("/"));
+    if (!listed) {
+      throw new Error("the node's listing of / carries no index");
     }
     this.generation++;
     this.byKey.clear();
     this.root = this.makeEntry(null, "", true);
     this.root.open = true;
-    this.applied = listing[0].index;
-    this.fill(this.root, listing, this.applied);
+    this.applied = listed;
+    this.fill(this.root, body.node, listed);
+    // Every running node has its members there; v2 hides it from listings.
+    this.insert(this.root, this.makeEntry(this.root, internalDir, true));
     this.view.show(this.root);
     // The selected key stays selected if the new root shows it; the
     // detail keeps what it last showed otherwise.
@@ -84,7 +96,11 @@ export class KeyTree {
   }
 
   applyOne(e) {
-    const names = e.key.split("/").slice(1);
+    const names = e.node.key.split("/").slice(1);
+    if (hidden(names)) {
+      return;
+    }
+    const removal = removals.has(e.action);
     let dir = this.root;
     for (let depth = 0; dir?.loaded; depth++) {
       const name = names[depth];
@@ -92,9 +108,9 @@ export class KeyTree {
       let child = dir.children.get(name);
       if (e.index > dir.index) {
         if (last) {
-          child = this.applyToFile(dir, name, e);
-        } else if (!child && e.action === "SET") {
-          // Setting a key creates the directories above it.
+          child = removal ? this.remove(dir, child) : this.put(dir, child, name, e);
+        } else if (!child && !removal) {
+          // A write creates the directories above its key.
           child = this.insert(dir, this.makeEntry(dir, name, true));
         }
       }
@@ -105,20 +121,22 @@ export class KeyTree {
     }
   }
 
-  applyToFile(dir, name, e) {
-    const file = dir.children.get(name);
-    if (file?.dir) {
-      return file; // the store never sets nor deletes a directory
+  /** put takes the event of a write that leaves a node at dir's child name, entry if the tree has one. */
+  put(dir, entry, name, e) {
+    const isDir = e.node.dir === true;
+    if (entry && entry.dir !== isDir) {
+      // v2's set replaces a file by a directory.
+      this.remove(dir, entry);
+      entry = null;
     }
-    if (e.action === "DELETE") {
-      if (file) {
-        this.remove(dir, file);
+    if (!entry) {
+      entry = this.insert(dir, this.makeEntry(dir, name, isDir));
+      if (isDir) {
+        // A directory this write made is empty: it opens without a listing.
+        Object.assign(entry, { loaded: true, index: e.index });
       }
-      return null;
     }
-    const entry = file ?? this.insert(dir, this.makeEntry(dir, name, false));
-    entry.changed = e.index;
-    this.setValue(entry, e.value, e.expiration);
+    this.setNode(entry, e.node);
     this.view.changed(entry, true);
     return entry;
   }
@@ -129,9 +147,11 @@ export class KeyTree {
     if (!entry) {
       return;
     }
+    this.select(entry);
     if (!entry.dir) {
-      this.select(entry);
-    } else if (entry.open) {
+      return;
+    }
+    if (entry.open) {
       this.close(entry);
     } else {
       this.open(entry).catch(() => {});
@@ -159,15 +179,12 @@ export class KeyTree {
     this.view.changed(dir, false);
     try {
       for (;;) {
-        const listing = await getJSON(keysPath(dir.key));
+        const { body, index } = await getIndexed(keysPath(dir.key));
         if (generation !== this.generation) {
           return;
         }
-        // An empty listing carries no index: it is at least as new as what
-        // the stream brought, which the same node sent before.
-        const index = listing.length > 0 ? listing[0].index : this.applied;
         if (index >= this.applied) {
-          this.fill(dir, listing, index);
+          this.fill(dir, body.node, index);
           return;
         }
         // A listing older than what the tree shows would undo changes: the
@@ -184,25 +201,22 @@ export class KeyTree {
     }
   }
 
-  /** fill takes a directory's listing, taken at index. */
-  fill(dir, listing, index) {
-    const nameOf = (e) => e.key.slice(e.key.lastIndexOf("/") + 1);
+  /** fill takes a directory's listing (v2's node, its children one level down), taken at index. */
+  fill(dir, node, index) {
+    const nameOf = (n) => n.key.slice(n.key.lastIndexOf("/") + 1);
     // The page's order, which insert keeps: the API's differs for some
     // characters outside the Basic Multilingual Plane.
-    const sorted = listing.map((e) => [nameOf(e), e]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const sorted = (node.nodes ?? []).map((n) => [nameOf(n), n]).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     dir.children.clear();
     dir.names = [];
-    for (const [name, e] of sorted) {
-      const entry = this.makeEntry(dir, name, e.dir === true);
-      if (!entry.dir) {
-        // A listing of v1 gives every entry the node's index, not the
-        // index of the entry's last change (modifiedIndex, where given).
-        entry.listed = e.index;
-        entry.changed = e.modifiedIndex ?? null;
-        this.setValue(entry, e.value, e.expiration);
-      }
+    for (const [name, n] of sorted) {
+      const entry = this.makeEntry(dir, name, n.dir === true);
+      this.setNode(entry, n);
       dir.children.set(name, entry);
       dir.names.push(name);
+    }
+    if (dir !== this.root) {
+      this.setNode(dir, node);
     }
     dir.index = index;
     dir.loaded = true;
@@ -212,11 +226,12 @@ export class KeyTree {
 
   makeEntry(parent, name, dir) {
     const key = parent === null ? "/" : parent.key === "/" ? `/${name}` : `${parent.key}/${name}`;
-    const entry = { key, name, dir, depth: parent === null ? -1 : parent.depth + 1 };
+    // created and modified are the node's indexes, null until listed.
+    const entry = { key, name, dir, depth: parent === null ? -1 : parent.depth + 1, expires: null, created: null, modified: null };
     if (dir) {
       Object.assign(entry, { children: new Map(), names: [], loaded: false, loading: false, open: false, index: 0, problem: "" });
     } else {
-      Object.assign(entry, { value: "", expires: null, listed: 0, changed: null });
+      entry.value = "";
     }
     this.byKey.set(key, entry);
     return entry;
@@ -229,22 +244,38 @@ export class KeyTree {
     return entry;
   }
 
-  remove(dir, file) {
-    dir.names.splice(lowerBound(dir.names, file.name), 1);
-    dir.children.delete(file.name);
-    this.byKey.delete(file.key);
-    this.view.layoutChanged();
-    if (this.selected === file) {
-      file.gone = true;
-      this.onSelect(file);
+  /** remove takes an entry out of dir, with everything below it; it returns null. */
+  remove(dir, entry) {
+    if (!entry) {
+      return null;
     }
+    dir.names.splice(lowerBound(dir.names, entry.name), 1);
+    dir.children.delete(entry.name);
+    const forget = (gone) => {
+      this.byKey.delete(gone.key);
+      if (gone.dir) {
+        gone.children.forEach(forget);
+      }
+      if (this.selected === gone) {
+        gone.gone = true;
+        this.onSelect(gone);
+      }
+    };
+    forget(entry);
+    this.view.layoutChanged();
+    return null;
   }
 
-  setValue(file, value, expiration) {
-    file.value = value;
-    file.expires = parseTime(expiration);
-    if (this.selected === file) {
-      this.onSelect(file);
+  /** setNode takes what v2 shows of an entry's node: value, expiration and indexes. */
+  setNode(entry, node) {
+    if (!entry.dir) {
+      entry.value = node.value ?? "";
+    }
+    entry.expires = parseTime(node.expiration);
+    entry.created = node.createdIndex ?? null;
+    entry.modified = node.modifiedIndex ?? null;
+    if (this.selected === entry) {
+      this.onSelect(entry);
     }
   }
 

@@ -167,13 +167,13 @@ export class TreeView {
     badge.textContent = entry.key === "/_etcd" ? "internal: cluster members" : "";
     value.textContent = entry.dir ? "" : cut(entry.value, shownValueLength);
     value.title = !entry.dir && entry.value.length > shownValueLength ? "cut short: select the key to see it whole" : "";
-    ttl.textContent = !entry.dir && entry.expires !== null ? ttlText(entry.expires) : "";
+    ttl.textContent = entry.expires !== null ? ttlText(entry.expires) : "";
     problem.textContent = !entry.dir ? "" : entry.problem || (entry.loaded && entry.names.length === 0 ? "empty" : "");
   }
 
   countDown() {
     for (const [entry, li] of this.drawn) {
-      if (!entry.dir && entry.expires !== null) {
+      if (entry.expires !== null) {
         const ttl = li.querySelector(".ttl");
         const text = ttlText(entry.expires);
         if (ttl.textContent !== text) {
