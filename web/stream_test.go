@@ -337,16 +337,27 @@ func TestStreamWaitsForTheDisk(t *testing.T) {
 	s := f.follow("1")
 	f.set("/k", "v")
 	waitFor(t, "the stream to wait for the disk", func() bool { return waited.Load() == 1 })
-	got := make(chan pageEvent, 1)
-	go func() { got <- s.nextEvent() }()
+	// The read reports through the channel: a t.Fatalf in its goroutine
+	// would leave this test waiting on the channel until go test's timeout.
+	type read struct {
+		e   sse
+		err error
+	}
+	got := make(chan read, 1)
+	go func() {
+		e, err := s.read()
+		got <- read{e, err}
+	}()
 	select {
-	case e := <-got:
-		t.Fatalf("event %+v sent before it was on disk", e)
+	case r := <-got:
+		t.Fatalf("event %+v (%v) sent before it was on disk", r.e, r.err)
 	case <-time.After(100 * time.Millisecond):
 	}
 	close(release)
-	if e := <-got; e.Node.Key != "/k" {
-		t.Fatalf("got %+v", e)
+	r := <-got
+	var ev pageEvent
+	if r.err != nil || r.e.kind != "" || json.Unmarshal([]byte(r.e.data), &ev) != nil || ev.Node == nil || ev.Node.Key != "/k" {
+		t.Fatalf("got %+v, %v; want the event of /k", r.e, r.err)
 	}
 }
 
