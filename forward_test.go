@@ -239,6 +239,7 @@ func TestForwardResultKeepsTheV2View(t *testing.T) {
 		Action:   store.V2CompareAndSwap,
 		Node:     &store.NodeView{Key: "/d/k", Value: "new", Expiration: &exp, ModifiedIndex: 9, CreatedIndex: 4},
 		PrevNode: &store.NodeView{Key: "/d", Dir: true, Nodes: []*store.NodeView{{Key: "/d/k", Value: "old", ModifiedIndex: 4, CreatedIndex: 4}}},
+		At:       time.Date(2026, 1, 2, 2, 3, 4, 5, time.UTC),
 	}}
 	b, err := json.Marshal(forwardResult{Event: event, V2: event.V2, Index: 9})
 	if err != nil {

@@ -14,7 +14,9 @@ func init() { raft.RegisterCommand(&V2Command{}) }
 // compare-and-swap, in-order create, delete or compare-and-delete. It is a
 // store write like the v1 commands, so it shares their log entries
 // (BatchCommand) and their indexes. The expiration is stamped by the node
-// that accepted the request, as v1's is.
+// that accepted the request, as v1's is, and so is AcceptedAt, the time
+// the write's event shows the seconds left at (store.Write.At); an entry
+// written before it had one shows them when it is delivered.
 type V2Command struct {
 	// Op is the write's name in the log (v2Ops): a name, not store.Op's
 	// number, so that the log does not depend on how the store numbers
@@ -28,6 +30,7 @@ type V2Command struct {
 	Dir        bool       `json:"dir,omitempty"`
 	Recursive  bool       `json:"recursive,omitempty"`
 	Refresh    bool       `json:"refresh,omitempty"`
+	AcceptedAt *time.Time `json:"acceptedAt,omitempty"`
 }
 
 // v2Ops are the names of the v2 writes in the log.
@@ -57,7 +60,7 @@ func (c *V2Command) storeWrite() store.Write {
 	if !known {
 		return store.Write{}
 	}
-	return store.Write{
+	w := store.Write{
 		Op:         op,
 		Key:        c.Key,
 		Value:      c.Value,
@@ -65,6 +68,10 @@ func (c *V2Command) storeWrite() store.Write {
 		Expiration: expiration(c.ExpireTime),
 		V2:         store.V2Write{Dir: c.Dir, Recursive: c.Recursive, PrevIndex: c.PrevIndex, Refresh: c.Refresh},
 	}
+	if c.AcceptedAt != nil {
+		w.At = *c.AcceptedAt
+	}
+	return w
 }
 
 func (c *V2Command) inBatch() batchedWrite { return batchedWrite{V2: c} }

@@ -97,8 +97,9 @@ func TestV2Statuses(t *testing.T) {
 }
 
 // TestV2CommandOps: the write a request makes, as etcd chooses it
-// (V2-API.md §4, §7, §10), and its way through the log, alone and in a
-// batch, as a batch of the code before v2 still decodes.
+// (V2-API.md §4, §7, §10), and its way through the log with the time it
+// was accepted at, alone and in a batch, as a batch of the code before v2
+// still decodes.
 func TestV2CommandOps(t *testing.T) {
 	now := time.Date(2026, 12, 7, 20, 0, 0, 0, time.UTC)
 	cases := []struct {
@@ -133,8 +134,8 @@ func TestV2CommandOps(t *testing.T) {
 			t.Fatalf("%s %s: the batch %s does not decode: %v", c.method, c.query, logged, err)
 		}
 		for _, w := range []store.Write{cmd.storeWrite(), read.Writes[0].storeWrite()} {
-			if w.Op != c.op || w.Key != "/a" {
-				t.Errorf("%s %s: op %d on %q, want %d on /a", c.method, c.query, w.Op, w.Key, c.op)
+			if w.Op != c.op || w.Key != "/a" || !w.At.Equal(now) {
+				t.Errorf("%s %s: op %d on %q at %v, want %d on /a at %v", c.method, c.query, w.Op, w.Key, w.At, c.op, now)
 			}
 		}
 	}

@@ -250,8 +250,15 @@ type v2NodeJSON struct {
 }
 
 // encodeV2Event is the body of an event: JSON as Go's encoder writes it
-// (<, > and & escaped), and a newline.
+// (<, > and & escaped), and a newline. The seconds left are counted from
+// the event's time, as etcd counts them when it makes the event: an event
+// answered from the history shows the ttl it had when it happened. now
+// serves the events without one (reads, and v1's writes, whose commands
+// carry no time).
 func encodeV2Event(e *store.V2Event, now time.Time, noValueOnSuccess bool) ([]byte, error) {
+	if !e.At.IsZero() {
+		now = e.At
+	}
 	out := v2EventJSON{Action: e.Action}
 	switch e.Action {
 	case store.V2Delete, store.V2CompareAndDelete, store.V2Expire:

@@ -25,7 +25,9 @@ type v2Request struct {
 	prevValue string
 	prevIndex uint64
 	prevExist *bool // nil: not given
-	// expiration is now + ttl on this node; zero without a ttl.
+	// acceptedAt is when this node took the request; expiration is
+	// acceptedAt + ttl, zero without a ttl.
+	acceptedAt time.Time
 	expiration time.Time
 	dir        bool
 	recursive  bool
@@ -65,7 +67,7 @@ func parseV2Request(w http.ResponseWriter, r *http.Request, maxKeyBytes int, max
 		return nil, etcderr.NewV2(etcderr.InvalidForm, err.Error(), 0)
 	}
 	form := r.Form
-	req := &v2Request{method: r.Method, key: path.Clean("/" + rawKey)}
+	req := &v2Request{method: r.Method, key: path.Clean("/" + rawKey), acceptedAt: now}
 
 	var bad *etcderr.V2
 	uintParam := func(name string, code int) uint64 {
@@ -172,6 +174,7 @@ func (req *v2Request) command() *V2Command {
 		Dir:        req.dir,
 		Recursive:  req.recursive,
 		Refresh:    req.refresh,
+		AcceptedAt: &req.acceptedAt,
 	}
 	compares := req.prevIndex > 0 || req.prevValue != ""
 	switch req.method {

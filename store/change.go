@@ -1,5 +1,7 @@
 package store
 
+import "time"
+
 // change is the event of one write with its v2 view, allocated in one
 // piece: a write would otherwise allocate the event, its v2 event and the
 // views of the node after and before it one by one.
@@ -9,14 +11,15 @@ type change struct {
 	node, prev NodeView
 }
 
-// newChange starts the event of a write at index of the v2 action
-// v2Action. prev is the node at the key before the write, nil if there was
-// none; it is viewed now, before the write changes it.
-func newChange(index uint64, v2Action string, prev *node) *change {
+// newChange starts the event of a write at index, made at the time at, of
+// the v2 action v2Action. prev is the node at the key before the write, nil
+// if there was none; it is viewed now, before the write changes it.
+func newChange(index uint64, at time.Time, v2Action string, prev *node) *change {
 	c := &change{}
 	c.event.Index = index
 	c.event.V2 = &c.v2
 	c.v2.Action = v2Action
+	c.v2.At = at
 	c.v2.Node = &c.node
 	if prev != nil {
 		c.prev = prev.view()

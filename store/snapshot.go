@@ -63,6 +63,7 @@ type savedV2Event struct {
 	Action   string     `json:"action"`
 	Node     *savedView `json:"node"`
 	PrevNode *savedView `json:"prevNode,omitempty"`
+	At       *time.Time `json:"at,omitempty"`
 }
 
 // savedView is a NodeView of an event: one without children.
@@ -76,11 +77,12 @@ type savedView struct {
 }
 
 func saveEvent(e *Event) savedEvent {
-	return savedEvent{
-		Event:   e,
-		Refresh: e.refresh,
-		V2:      &savedV2Event{Action: e.V2.Action, Node: saveView(e.V2.Node), PrevNode: saveView(e.V2.PrevNode)},
+	v2 := &savedV2Event{Action: e.V2.Action, Node: saveView(e.V2.Node), PrevNode: saveView(e.V2.PrevNode)}
+	if !e.V2.At.IsZero() {
+		at := e.V2.At
+		v2.At = &at
 	}
+	return savedEvent{Event: e, Refresh: e.refresh, V2: v2}
 }
 
 func saveView(v *NodeView) *savedView {
@@ -108,6 +110,9 @@ func (se *savedEvent) event() (*Event, error) {
 		return nil, fmt.Errorf("history event %d has no v2 node", e.Index)
 	}
 	e.V2 = &V2Event{Action: se.V2.Action, Node: se.V2.Node.view(), PrevNode: se.V2.PrevNode.view()}
+	if se.V2.At != nil {
+		e.V2.At = *se.V2.At
+	}
 	return e, nil
 }
 

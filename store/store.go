@@ -41,10 +41,13 @@ type Store struct {
 	// entries of several writes (see Apply).
 	index    uint64
 	position uint64
-	expiries expiryHeap
-	history  eventHistory
-	watchers watcherHub
-	counters counters
+	// writeTime is the time of the write being applied (see Write.At),
+	// which its event keeps.
+	writeTime time.Time
+	expiries  expiryHeap
+	history   eventHistory
+	watchers  watcherHub
+	counters  counters
 	// v2Counters count every operation by its v2 action; see V2Stats.
 	v2Counters v2Counters
 	// expiryWake is closed when a node may expire earlier than the
@@ -170,7 +173,7 @@ func (s *Store) setExpiration(n *node, exp *time.Time) {
 // add makes a new node at key in dir, a directory or a file holding value,
 // replacing the file prev (nil if none), and records the event.
 func (s *Store) add(dir *node, key string, makeDir bool, value string, exp *time.Time, prev *node, v2Action string) *Event {
-	c := newChange(s.index, v2Action, prev)
+	c := newChange(s.index, s.writeTime, v2Action, prev)
 	if prev != nil {
 		dir.children.remove(prev.name())
 		s.expiries.forget(prev)
@@ -193,7 +196,7 @@ func (s *Store) add(dir *node, key string, makeDir bool, value string, exp *time
 // new node for v2, with a new createdIndex too. A refresh's event goes into
 // the history but wakes no watcher, and watches skip it there.
 func (s *Store) modify(n *node, value string, exp *time.Time, fresh, refresh bool, v2Action string) *Event {
-	c := newChange(s.index, v2Action, n)
+	c := newChange(s.index, s.writeTime, v2Action, n)
 	if !n.isDir() {
 		n.value = value
 	}
@@ -246,7 +249,7 @@ func (s *Store) expire(key string, expiration time.Time) *Event {
 // remove deletes n, and everything below it, from parent and records the
 // event, which v2 shows with the action v2Action.
 func (s *Store) remove(parent, n *node, v2Action string) *Event {
-	c := newChange(s.index, v2Action, n)
+	c := newChange(s.index, s.writeTime, v2Action, n)
 	parent.children.remove(n.name())
 	s.forgetTree(n)
 	e := c.removed(n)

@@ -62,6 +62,10 @@ type V2Event struct {
 	Action   string
 	Node     *NodeView
 	PrevNode *NodeView // nil when there was no node before
+	// At is when the write was made (Write.At), the zero time if unknown:
+	// the v2 API shows the seconds left of Node and PrevNode as they were
+	// then, as etcd does for an event it answers later from its history.
+	At time.Time
 }
 
 // GetV2 reads key as the v2 API does: the node, its children when a

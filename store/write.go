@@ -28,6 +28,10 @@ type Write struct {
 	PrevValue  string
 	Expiration time.Time
 	V2         V2Write // the v2 ops' conditions and flags
+	// At is when the node that accepted the write took it, the zero time
+	// if unknown (v1's commands carry none). The write's event keeps it
+	// (V2Event.At); an OpExpire's time is the expiration it ends.
+	At time.Time
 }
 
 // Result is what one Write gave: what the method of its Op returns.
@@ -76,6 +80,10 @@ func (s *Store) applyOne(position uint64, w Write) (*Event, error) {
 // write makes one change at the store's current index, and counts it.
 func (s *Store) write(w Write) (*Event, error) {
 	key := normalize(w.Key)
+	s.writeTime = stripMonotonic(w.At)
+	if w.Op == OpExpire {
+		s.writeTime = stripMonotonic(w.Expiration)
+	}
 	var (
 		e   *Event
 		err error

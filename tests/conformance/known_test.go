@@ -2,6 +2,7 @@ package conformance
 
 import (
 	"bytes"
+	"path"
 	"strings"
 )
 
@@ -32,7 +33,7 @@ var knownDifferences = []knownDifference{
 	},
 	{
 		name:   "directory update",
-		readme: "`PUT dir=true&ttl=N&prevExist=true` on a directory",
+		readme: "`PUT prevExist=true` on a directory (with `dir=true` or without",
 		reason: "PUT prevExist=true (dir=true or not) or refresh=true, with a ttl, an empty ttl or an empty value, " +
 			"on a directory: 3.5 answers 500, error 300, cause \"nodePath … : Not a file ()\", a regression; this " +
 			"node updates the directory (its TTL, its modifiedIndex) as 2.3 did, which etcdctl update-dir and " +
@@ -54,6 +55,67 @@ var knownDifferences = []knownDifference{
 			"nothing more (its watcher is never registered); this node keeps sending, as a stream is meant to",
 		matches: func(o *op, ref, sub *answer, d difference) bool {
 			return o.kind == "watch-stream-history" && d.what == "stream events" && len(ref.lines) == 1 && len(sub.lines) > 1
+		},
+	},
+	{
+		name:   "hidden keys in the history",
+		readme: "a watch from the history over a hidden key",
+		reason: "a watch answered from the history skips the events of hidden keys (a component starting with _ " +
+			"below the watched key) here, as a live watch skips them: one rule, so that a watch sees the same events " +
+			"whether they come from the history or live; 3.5's history answers them, only its live watchers skip them",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			r, ok := firstEvent(ref)
+			if !o.watch || !ok || !hiddenBelow(o.key, r.key) {
+				return false
+			}
+			s, ok := firstEvent(sub)
+			return !ok || s.key != r.key
+		},
+	},
+	{
+		name:   "never-existing key under a deleted directory",
+		readme: "a watch on a key that never existed, below a directory",
+		reason: "a live watch on a key that never existed, below a directory then deleted or expired, is woken by the " +
+			"directory's removal here; 3.5 wakes only the watches of keys that were in the tree. The key is gone " +
+			"either way, and a watcher could not otherwise tell \"never existed\" from \"removed with its directory\"",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			s, ok := firstEvent(sub)
+			return o.watch && !o.fromHistory && !ref.fired && ok && s.removesDir() && strictlyBelow(cleanKey(o.key), s.key)
+		},
+	},
+	{
+		name:   "directory removal sent twice",
+		readme: "a stream on a directory that is removed",
+		reason: "a stream on a directory gets the directory's delete or expire twice from 3.5 (once as the event of its " +
+			"key, once as a removed node), a defect; once here",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			if !o.stream {
+				return false
+			}
+			twice := 0
+			for i := 1; i < len(ref.lines); i++ {
+				if e, ok := eventOfLine(ref.lines[i]); ok && e.removesDir() && e.key == cleanKey(o.key) &&
+					bytes.Equal(ref.lines[i], ref.lines[i-1]) {
+					twice++
+				}
+			}
+			return twice > 0 && len(ref.lines)-twice == len(sub.lines)
+		},
+	},
+	{
+		name:   "history prefix without the slash",
+		readme: "the history of `/p/dx` after the directory `/p/d` is removed",
+		reason: "3.5 answers a watch on /p/dx from its history with the removal of the directory /p/d: it matches the " +
+			"directory as a prefix of the key's text, not of its path, a defect; not here",
+		matches: func(o *op, ref, sub *answer, d difference) bool {
+			r, ok := firstEvent(ref)
+			key := cleanKey(o.key)
+			if !o.watch || !ok || !r.removesDir() || r.key == "/" || key == r.key ||
+				!strings.HasPrefix(key, r.key) || strings.HasPrefix(key, r.key+"/") {
+				return false
+			}
+			s, ok := firstEvent(sub)
+			return !ok || s.key != r.key
 		},
 	},
 	{
@@ -130,4 +192,71 @@ func knownDifferenceOf(o *op, ref, sub *answer, d difference) *knownDifference {
 		}
 	}
 	return nil
+}
+
+// event is what the known differences look at in an event.
+type event struct {
+	action, key string
+	dir         bool
+}
+
+// removesDir reports whether e deletes or expires a directory.
+func (e event) removesDir() bool {
+	return e.dir && (e.action == "delete" || e.action == "expire")
+}
+
+// firstEvent is the event a watch answered first: a long poll's, or a
+// stream's first line; false if none.
+func firstEvent(a *answer) (event, bool) {
+	if a.err != nil || a.status != 200 || !a.fired {
+		return event{}, false
+	}
+	if a.lines != nil {
+		if len(a.lines) == 0 {
+			return event{}, false
+		}
+		return eventOfLine(a.lines[0])
+	}
+	return eventOfLine(a.body)
+}
+
+func eventOfLine(line []byte) (event, bool) {
+	v, err := parseOrdered(bytes.TrimSpace(line))
+	top, ok := v.(*object)
+	if err != nil || !ok || top.obj("node") == nil {
+		return event{}, false
+	}
+	node := top.obj("node")
+	dir, _ := node.get("dir")
+	return event{action: top.str("action"), key: cleanKey(node.str("key")), dir: dir == true}, true
+}
+
+// cleanKey is a key as events name it: "/" for the root, which they leave
+// out.
+func cleanKey(key string) string {
+	if key == "" {
+		return "/"
+	}
+	return path.Clean(key)
+}
+
+// strictlyBelow reports whether key is under dir in the tree.
+func strictlyBelow(key, dir string) bool {
+	dir = cleanKey(dir)
+	return key != dir && strings.HasPrefix(key, strings.TrimSuffix(dir, "/")+"/")
+}
+
+// hiddenBelow reports whether key is under watched with a hidden component
+// (one starting with _) below watched.
+func hiddenBelow(watched, key string) bool {
+	if !strictlyBelow(key, watched) {
+		return false
+	}
+	rest := strings.TrimPrefix(key, strings.TrimSuffix(cleanKey(watched), "/")+"/")
+	for _, part := range strings.Split(rest, "/") {
+		if strings.HasPrefix(part, "_") {
+			return true
+		}
+	}
+	return false
 }

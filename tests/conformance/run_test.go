@@ -556,10 +556,10 @@ func (r *runner) report(seed uint64, subject string) {
 	fmt.Fprintf(&b, "operations with known differences (see knownDifferences):\n")
 	for _, k := range knownDifferences {
 		if k.matches == nil {
-			fmt.Fprintf(&b, "  %-28s absorbed by the pairing of indexes\n", k.name)
+			fmt.Fprintf(&b, "  %-44s absorbed by the pairing of indexes\n", k.name)
 			continue
 		}
-		fmt.Fprintf(&b, "  %-28s %5d ops\n", k.name, r.known[k.name])
+		fmt.Fprintf(&b, "  %-44s %5d ops\n", k.name, r.known[k.name])
 	}
 	fmt.Fprintf(&b, "operations with unexpected differences: %d (%d differences) in %d classes (kind: first difference):\n", total, all, len(r.unexpected))
 	for _, k := range sortedKeys(r.unexpected) {
