@@ -93,6 +93,46 @@ func TestFollowerWriteIsForwardedToTheLeader(t *testing.T) {
 	}
 }
 
+// TestForwardThroughAFollowerNotHearingItsLeader: a follower that has not
+// heard from its leader for a while (a loaded machine, a slow link) still
+// forwards to it, and answers once the leader's appends reach it again.
+func TestForwardThroughAFollowerNotHearingItsLeader(t *testing.T) {
+	gate := newFaultGate(t)
+	common := []string{"-election", "300ms", "-heartbeat", "100ms", "-timeout", "10s"}
+	nodes := threeNodes(t, common, nil, gate.flags())
+	leader, follower := nodes[0], nodes[1]
+	release := gate.holdAppends()
+	waitFor(t, 5*time.Second, "node2 to go an election timeout without hearing node1", func() bool {
+		_, silent := follower.e.raft.guard.LeaderHeard()
+		return silent > 300*time.Millisecond
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := follower.e.raft.proposeAnywhere(&SetCommand{Key: "/unheard", Value: "x"})
+		done <- err
+	}()
+	waitFor(t, 5*time.Second, "node1 to apply the forwarded write", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("a write through a follower that had not heard its leader for a while: %v", err)
+		default:
+		}
+		return storeValue(leader, "/unheard") == "x"
+	})
+	release()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("a write through a follower that had not heard its leader for a while: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("proposeAnywhere did not return within 30s")
+	}
+	if got := storeValue(follower, "/unheard"); got != "x" {
+		t.Fatalf("node2 answered before applying the write: it holds %q", got)
+	}
+}
+
 // TestForwardToANonLeaderIsRefused: a member that does not lead refuses a
 // forwarded write, and does not send it on: a write travels one hop at
 // most. A forward without the cluster identity is refused too.
@@ -241,6 +281,8 @@ type faultGate struct {
 	mu       sync.Mutex
 	starving bool // appends pass emptied and pointing past the log's end
 	holding  bool // forwarded writes are held until the sender gives up
+	// appendsHeld, while open, holds appends until it is closed.
+	appendsHeld chan struct{}
 }
 
 func newFaultGate(t *testing.T) *faultGate {
@@ -281,11 +323,31 @@ func (g *faultGate) setHoldingForwards(on bool) {
 	g.mu.Unlock()
 }
 
+// holdAppends holds appends until the returned function is called.
+func (g *faultGate) holdAppends() (release func()) {
+	held := make(chan struct{})
+	g.mu.Lock()
+	g.appendsHeld = held
+	g.mu.Unlock()
+	return func() {
+		g.mu.Lock()
+		g.appendsHeld = nil
+		g.mu.Unlock()
+		close(held)
+	}
+}
+
 func (g *faultGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Lock()
-	starving, holding := g.starving, g.holding
+	starving, holding, appendsHeld := g.starving, g.holding, g.appendsHeld
 	g.mu.Unlock()
 	switch {
+	case appendsHeld != nil && r.URL.Path == appendEntriesPath:
+		select {
+		case <-appendsHeld:
+		case <-r.Context().Done():
+			return
+		}
 	case holding && r.URL.Path == forwardPath:
 		<-r.Context().Done()
 		return
