@@ -69,7 +69,7 @@ func benchMain() int {
 	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
 	systemsFlag := flag.String("systems", "ours,v3.5", "systems to measure, comma-separated: ours, v3.5")
 	setupsFlag := flag.String("setups", "single,cluster", "setups to measure, comma-separated: single, cluster")
-	limit := flag.Duration("timeout", 20*time.Minute, "stop everything and fail after this long")
+	limit := flag.Duration("timeout", 30*time.Minute, "stop everything and fail after this long")
 	cellsFlag := flag.String("cells", "", "run only the cells whose name contains one of these, comma-separated (e.g. '1 client writing,reading')")
 	profileDir := flag.String("profile", "", "write a CPU profile of each of this project's members into this directory")
 	flag.Parse()
