@@ -55,6 +55,6 @@ func (c *change) removed(n *node) *Event {
 	e.Dir = n.isDir()
 	e.PrevValue = n.value
 	e.Expiration = n.expiration()
-	c.node = NodeView{Key: n.key, Dir: n.isDir(), ModifiedIndex: e.Index, CreatedIndex: n.createdIndex}
+	c.node = NodeView{Key: n.key, Dir: n.isDir(), ModifiedIndex: e.Index, CreatedIndex: n.createdIndex()}
 	return e
 }

@@ -14,42 +14,87 @@ type node struct {
 	// finds it, is the part after the last slash.
 	key   string
 	value string
-	// ttl is nil for a node without expiration. Apart, so that a permanent
-	// one, by far the most common, takes 64 bytes, not 80.
-	ttl *ttlEntry
+	// extra is nil for a permanent file whose createdIndex is its
+	// modifiedIndex, as a set leaves it: by far the most common node,
+	// which so takes 48 bytes, not 64.
+	*extra
+	// modifiedIndex is the index of the node's last change; a directory's
+	// does not change when its children do. 0 for the root only.
+	modifiedIndex uint64
+}
+
+// extra is what a node holds beyond such a file.
+type extra struct {
+	ttl ttlEntry
 	// children is non-nil exactly for directories.
 	children *childSet
-	// createdIndex is the index of the write that made the node (a set
-	// makes it anew); modifiedIndex that of its last change. A directory's
-	// does not change when its children do. Both are 0 for the root only.
-	createdIndex, modifiedIndex uint64
+	// createdApart is the createdIndex of a node modified since a write
+	// made it, 0 while it equals modifiedIndex.
+	createdApart uint64
 }
 
 // ttlEntry is a node's expiration and its place in the expiry heap.
 type ttlEntry struct {
-	// at is replaced, never changed in place, so events can share it.
+	// at is nil for a node without expiration. It is replaced, never
+	// changed in place, so events can share it.
 	at *time.Time
 	// heapIndex is the node's position in the expiry heap, -1 once out of it.
 	heapIndex int
 }
 
 func newDir(key string, index uint64) *node {
-	return &node{key: key, children: &childSet{}, createdIndex: index, modifiedIndex: index}
+	return &node{key: key, extra: &extra{children: &childSet{}, ttl: ttlEntry{heapIndex: -1}}, modifiedIndex: index}
 }
 
 func newFile(key, value string, index uint64) *node {
-	return &node{key: key, value: value, createdIndex: index, modifiedIndex: index}
+	return &node{key: key, value: value, modifiedIndex: index}
+}
+
+// more returns the node's extra, made if it has none.
+func (n *node) more() *extra {
+	if n.extra == nil {
+		n.extra = &extra{ttl: ttlEntry{heapIndex: -1}}
+	}
+	return n.extra
+}
+
+// trim drops the node's extra once it holds nothing.
+func (n *node) trim() {
+	if e := n.extra; e != nil && e.ttl.at == nil && e.children == nil && e.createdApart == 0 {
+		n.extra = nil
+	}
+}
+
+// createdIndex is the index of the write that made the node (a set makes
+// it anew). 0 for the root only.
+func (n *node) createdIndex() uint64 {
+	if n.extra != nil && n.createdApart != 0 {
+		return n.createdApart
+	}
+	return n.modifiedIndex
+}
+
+// setIndexes gives the node its createdIndex and modifiedIndex.
+func (n *node) setIndexes(created, modified uint64) {
+	n.modifiedIndex = modified
+	switch {
+	case created != modified:
+		n.more().createdApart = created
+	case n.extra != nil:
+		n.createdApart = 0
+		n.trim()
+	}
 }
 
 // expiration is when the node expires, nil for a permanent one.
 func (n *node) expiration() *time.Time {
-	if n.ttl == nil {
+	if n.extra == nil {
 		return nil
 	}
 	return n.ttl.at
 }
 
-func (n *node) isDir() bool { return n.children != nil }
+func (n *node) isDir() bool { return n.extra != nil && n.children != nil }
 
 // name is the last segment of the node's key ("" for the root).
 func (n *node) name() string { return n.key[strings.LastIndexByte(n.key, '/')+1:] }
@@ -161,6 +206,6 @@ func (n *node) view() NodeView {
 		Dir:           n.isDir(),
 		Expiration:    n.expiration(),
 		ModifiedIndex: n.modifiedIndex,
-		CreatedIndex:  n.createdIndex,
+		CreatedIndex:  n.createdIndex(),
 	}
 }

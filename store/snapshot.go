@@ -214,7 +214,7 @@ type savedNode struct {
 }
 
 func saveNode(n *node) savedNode {
-	return savedNode{n, n.value, n.expiration(), n.createdIndex, n.modifiedIndex}
+	return savedNode{n, n.value, n.expiration(), n.createdIndex(), n.modifiedIndex}
 }
 
 func (sn *savedNode) snapshotNode() snapshotNode {
@@ -261,8 +261,8 @@ func collectNodes(root *node, sizeHint int) []savedNode {
 // and no expiration: first's own createdIndex, whether first is saved or
 // itself implied.
 func impliedDir(dir, first *node) bool {
-	return first != nil && dir.ttl == nil &&
-		dir.modifiedIndex == dir.createdIndex && first.createdIndex == dir.createdIndex
+	return first != nil && dir.expiration() == nil &&
+		dir.createdIndex() == dir.modifiedIndex && first.createdIndex() == dir.modifiedIndex
 }
 
 // compareTreeOrder orders keys as a walk of the tree meets them, each
@@ -440,16 +440,15 @@ func (t *treeBuilder) add(sn snapshotNode) error {
 	case sn.Dir && n.isDir():
 		// Already made as the parent of an earlier key: what the snapshot
 		// says of it holds.
-		n.createdIndex = created
 	case n != nil:
 		return fmt.Errorf("key %q appears twice", sn.Key)
 	default:
 		n = newFile(sn.Key, sn.Value, created)
 		dir.children.add(n)
 	}
-	n.modifiedIndex = modified
-	if sn.Expiration != nil && n.ttl == nil {
-		n.ttl = &ttlEntry{at: sn.Expiration, heapIndex: len(t.expiries)}
+	n.setIndexes(created, modified)
+	if sn.Expiration != nil && n.expiration() == nil {
+		n.more().ttl = ttlEntry{at: sn.Expiration, heapIndex: len(t.expiries)}
 		t.expiries = append(t.expiries, n)
 	}
 	return nil

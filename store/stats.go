@@ -15,7 +15,7 @@ type Stats struct {
 	DeletesFail     uint64 `json:"deletesFail"`
 	TestAndSets     uint64 `json:"testAndSets"`
 	TestAndSetsFail uint64 `json:"testAndSetsFail"`
-	Expires         uint64 `json:"expires"`  // expiries that deleted a file
+	Expires         uint64 `json:"expires"`  // expiries that deleted a node
 	Watchers        int    `json:"watchers"` // currently registered
 }
 

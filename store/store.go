@@ -197,10 +197,11 @@ func (s *Store) modify(n *node, value string, exp *time.Time, fresh, refresh boo
 	if !n.isDir() {
 		n.value = value
 	}
-	n.modifiedIndex = s.index
+	created := n.createdIndex()
 	if fresh {
-		n.createdIndex = s.index
+		created = s.index
 	}
+	n.setIndexes(created, s.index)
 	s.setExpiration(n, exp)
 	e := c.put(n)
 	e.refresh = refresh
@@ -270,13 +271,11 @@ func (s *Store) forgetTree(n *node) {
 	}
 }
 
-// record keeps the event of a successful write and delivers it to
-// watchers, but a refresh's.
+// record keeps the event of a successful write and delivers it to the
+// watchers that want it.
 func (s *Store) record(e *Event) {
 	s.history.add(e)
-	if !e.refresh {
-		s.watchers.notify(e)
-	}
+	s.watchers.notify(e)
 }
 
 // Get reads key. For a file it returns one GET event and dir false. For a

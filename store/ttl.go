@@ -49,24 +49,26 @@ func (h *expiryHeap) Pop() any {
 // setExpiration gives node n the expiration exp (nil for permanent) and
 // keeps the heap in step.
 func (h *expiryHeap) setExpiration(n *node, exp *time.Time) {
+	had := n.expiration() != nil
 	switch {
-	case exp == nil && n.ttl != nil:
+	case exp == nil && had:
 		if n.ttl.heapIndex >= 0 {
 			heap.Remove(h, n.ttl.heapIndex)
 		}
-		n.ttl = nil
-	case exp != nil && n.ttl != nil && n.ttl.heapIndex >= 0:
+		n.ttl.at = nil
+		n.trim()
+	case exp != nil && had && n.ttl.heapIndex >= 0:
 		n.ttl.at = exp
 		heap.Fix(h, n.ttl.heapIndex)
 	case exp != nil:
-		n.ttl = &ttlEntry{at: exp, heapIndex: -1}
+		n.more().ttl = ttlEntry{at: exp, heapIndex: -1}
 		heap.Push(h, n)
 	}
 }
 
 // forget takes the removed node n out of the heap.
 func (h *expiryHeap) forget(n *node) {
-	if n.ttl != nil && n.ttl.heapIndex >= 0 {
+	if n.expiration() != nil && n.ttl.heapIndex >= 0 {
 		heap.Remove(h, n.ttl.heapIndex)
 	}
 }

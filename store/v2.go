@@ -33,7 +33,10 @@ const (
 // V2Write holds what a v2 write adds to Write. The zero value asks for
 // nothing more.
 type V2Write struct {
-	Dir       bool   // make a directory; for a delete, allow deleting an empty one
+	// Dir makes a directory (set, create, in-order create); for a delete,
+	// allows deleting an empty one. An update needs none to move a
+	// directory's TTL, as in etcd 2.3.
+	Dir       bool
 	Recursive bool   // delete a directory and everything below it
 	PrevIndex uint64 // compare: the node's modifiedIndex must equal it (0: not compared)
 	Refresh   bool   // move the TTL on only: keep the value and wake no watcher
