@@ -58,6 +58,11 @@ func checkV2Answer(method string, status int, header http.Header, body []byte) s
 	if method == http.MethodHead {
 		return ""
 	}
+	if status >= 400 && header.Get("X-Etcd-Index") == "" {
+		// Refused by the listener before any handler (a request net/http
+		// cannot parse, headers over the limit), as v1's requests are.
+		return checkErrorAnswer(status, body)
+	}
 	if len(body) == 0 || body[len(body)-1] != '\n' {
 		return "no trailing newline"
 	}
@@ -69,10 +74,6 @@ func checkV2Answer(method string, status int, header http.Header, body []byte) s
 			Index     *uint64 `json:"index"`
 		}
 		if err := testnode.DecodeStrict(body, &e); err != nil {
-			// The listener's own refusals, before any handler, are v1's.
-			if status == http.StatusRequestHeaderFieldsTooLarge {
-				return checkErrorAnswer(status, body)
-			}
 			return fmt.Sprintf("an error status without a v2 error body (%v)", err)
 		}
 		want, known := v2ErrorCatalogue[e.ErrorCode]

@@ -23,6 +23,8 @@ const v2KeyIsPreserved = 106
 // v2KeysMethods are the methods /v2/keys takes, as its 405 lists them.
 const v2KeysMethods = "HEAD,GET,PUT,POST,DELETE"
 
+// v2Keys serves /v2/keys and everything below it: reads and watches from
+// the local store, writes through raft.
 func (h *clientHandlers) v2Keys(w http.ResponseWriter, r *http.Request) {
 	switch r.Method {
 	case http.MethodHead, http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete:

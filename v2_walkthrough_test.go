@@ -248,3 +248,52 @@ func TestV2ThroughTheWrappers(t *testing.T) {
 		t.Fatalf("a watch through -v and -cors: HTTP %d, headers %v", resp.StatusCode, resp.Header)
 	}
 }
+
+// TestV2TTLsAndHistory: refreshes and directory TTLs (§8), and a watch
+// from before the history (§11): error 401 at the current index.
+func TestV2TTLsAndHistory(t *testing.T) {
+	n := startTestNode(t, "-m", "3")
+	base := firstV2Write(t, n, "/v2/keys/t", "value=v")
+	steps := []v2Step{
+		{"§8 refresh: value kept, indexes new", "PUT", "/v2/keys/t?refresh=true&ttl=100", "", 200, `{"action":"set","node":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#2,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","modifiedIndex":#1,"createdIndex":#1}}`, "#2"},
+		{"§8 refresh with prevExist: an update", "PUT", "/v2/keys/t?refresh=true&prevExist=true", "ttl=100&value=", 200, `{"action":"update","node":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#3,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#2,"createdIndex":#2}}`, "#3"},
+		{"§8 an empty ttl clears it", "PUT", "/v2/keys/t?prevExist=true&ttl=", "value=w", 200, `{"action":"update","node":{"key":"/t","value":"w","modifiedIndex":#4,"createdIndex":#2},"prevNode":{"key":"/t","value":"v","expiration":"E","ttl":100,"modifiedIndex":#3,"createdIndex":#2}}`, "#4"},
+		{"§8 a directory with a TTL", "PUT", "/v2/keys/d?dir=true&ttl=100", "", 201, `{"action":"set","node":{"key":"/d","dir":true,"expiration":"E","ttl":100,"modifiedIndex":#5,"createdIndex":#5}}`, "#5"},
+		{"§8 its TTL moved on, as 2.3", "PUT", "/v2/keys/d?dir=true&prevExist=true&ttl=200", "", 200, `{"action":"update","node":{"key":"/d","dir":true,"expiration":"E","ttl":200,"modifiedIndex":#6,"createdIndex":#5},"prevNode":{"key":"/d","dir":true,"expiration":"E","ttl":100,"modifiedIndex":#5,"createdIndex":#5}}`, "#6"},
+		{"§11 401", "GET", "/v2/keys/t?wait=true&waitIndex=#1", "", 400, `{"errorCode":401,"message":"The event in requested index is outdated and cleared","cause":"the requested history has been cleared [#4/#1]","index":#6}`, "#6"},
+	}
+	expiration := regexp.MustCompile(`"expiration":"[^"]+"`)
+	for _, s := range steps {
+		a := v2Do(t, n, s.method, expandIndexes(s.target, base), s.body)
+		got := expiration.ReplaceAllString(a.body, `"expiration":"E"`)
+		if want := expandIndexes(s.want, base) + "\n"; a.status != s.status || got != want {
+			t.Errorf("%s: HTTP %d %q\nwant %d %q", s.section, a.status, a.body, s.status, want)
+		}
+		if got := a.header.Get("X-Etcd-Index"); got != expandIndexes(s.index, base) {
+			t.Errorf("%s: X-Etcd-Index %q, want %q", s.section, got, expandIndexes(s.index, base))
+		}
+	}
+}
+
+// TestV2OverTLS: /v2/keys is served behind the client port's TLS and its
+// demand for a client certificate, as v1 is.
+func TestV2OverTLS(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	cert, key := ca.issue("server")
+	n := startTestNode(t, "-clientCert", cert, "-clientKey", key, "-clientCAFile", ca.file)
+	target := strings.Replace(n.url, "http://", "https://", 1) + "/v2/keys/tls"
+	clientCert, clientKey := ca.issue("client")
+	client := httpsClient(t, ca, clientCert, clientKey)
+	resp, err := client.Post(target, "application/x-www-form-urlencoded", strings.NewReader("value=secret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusCreated {
+		t.Fatalf("POST %s over TLS: HTTP %d", target, resp.StatusCode)
+	}
+	if resp, err := httpsClient(t, ca, "", "").Get(target); err == nil {
+		resp.Body.Close()
+		t.Fatalf("GET %s without a client certificate: HTTP %d, want the handshake refused", target, resp.StatusCode)
+	}
+}

@@ -14,5 +14,5 @@ func TestReadmeV2Walkthrough(t *testing.T) {
 	t.Parallel()
 	r := &readmeRun{t: t, work: t.TempDir(), ports: map[string]int{}, client: &http.Client{Transport: testnode.NewTransport(), Timeout: 2 * requestTimeout}}
 	r.section("Getting started", nil)
-	r.section("The v2 keys API", nil)
+	r.section("The v2 API", nil)
 }
