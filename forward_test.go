@@ -343,12 +343,21 @@ func (g *faultGate) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	g.mu.Unlock()
 	switch {
 	case appendsHeld != nil && r.URL.Path == appendEntriesPath:
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			return
+		}
 		select {
 		case <-appendsHeld:
 		case <-r.Context().Done():
 			return
 		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		r.ContentLength = int64(len(body))
 	case holding && r.URL.Path == forwardPath:
+		// net/http notices the sender going away only once the body is
+		// read (appends above likewise).
+		io.Copy(io.Discard, r.Body)
 		<-r.Context().Done()
 		return
 	case starving && r.URL.Path == appendEntriesPath:
