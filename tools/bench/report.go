@@ -138,10 +138,10 @@ func (r *report) writeTable(w io.Writer) {
 			if !measured {
 				continue
 			}
-			ours, v35 := results[0], results[1]
+			this, v35 := results[0], results[1]
 			for i, m := range c.measures {
 				row := []string{s.name, c.name, m.name, better(m),
-					cellText(ours, m, i == 0), cellText(v35, m, i == 0), ratio(ours, v35, m)}
+					cellText(this, m, i == 0), cellText(v35, m, i == 0), ratio(this, v35, m)}
 				if withBefore {
 					row = append(row, cellText(results[2], m, i == 0), ratio(results[2], v35, m))
 				}
