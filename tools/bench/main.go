@@ -80,9 +80,7 @@ func benchMain() int {
 		idle:     *idle,
 		jsonPath: *jsonPath,
 	}
-	if *cellsFlag != "" {
-		cfg.cells = strings.Split(*cellsFlag, ",")
-	}
+	cfg.cells = cellNames(*cellsFlag)
 	var err error
 	if cfg.systems, err = pickSystems(*systemsFlag, *beforeBinary != "", *profileDir); err == nil {
 		cfg.setups, err = pickSetups(*setupsFlag)
@@ -104,6 +102,12 @@ func benchMain() int {
 		return 1
 	}
 	return 0
+}
+
+// cellNames reads -cells. An empty name, as after a trailing comma, is
+// left out: every cell's name contains it.
+func cellNames(list string) []string {
+	return slices.DeleteFunc(strings.Split(list, ","), func(name string) bool { return name == "" })
 }
 
 // wants says whether cell c is among the cells to run.

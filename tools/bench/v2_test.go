@@ -216,3 +216,17 @@ func TestTableWithBefore(t *testing.T) {
 		}
 	}
 }
+
+// -cells 'v2,' picks the v2 cells alone: the empty name after the comma
+// is no name, not one that every cell contains.
+func TestCellsPicksV2Alone(t *testing.T) {
+	cfg := config{cells: cellNames("v2,")}
+	for _, c := range cellsFor(1) {
+		if got, want := cfg.wants(c), c.speaks != nil; got != want {
+			t.Errorf("-cells 'v2,' runs %q: %v, want %v", c.name, got, want)
+		}
+	}
+	if all := (config{cells: cellNames("")}); !all.wants(writeCell(1)) {
+		t.Error("no -cells runs no cell")
+	}
+}
