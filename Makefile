@@ -49,7 +49,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzPeerAPI -fuzztime=$(or $(FUZZTIME),300x) .
 
 # This build against etcd v3.5, single node and 3 members, in one table
-# with the ratios; about 17 minutes on 2 cores (the million-key cell takes most), plus a first build of v3.5.
+# with the ratios, v1 and v2 cells; 10 to 15 minutes on 2 cores (BENCHMARKS.md run I: 10 at -duration 4s), plus a first build of v3.5.
 # BENCH_ARGS passes flags, e.g. BENCH_ARGS='-duration 10s -json bench.json'
 # or '-systems ours -setups cluster' (see `bin/bench -h`).
 BENCH_ARGS ?=

@@ -14,9 +14,11 @@ import (
 // cellEnv is what a cell runs against: one system's fresh cluster, and the
 // member every request goes to (its leader, as the baseline measured).
 type cellEnv struct {
-	system   system
-	cluster  *cluster
-	target   *process
+	system  system
+	cluster *cluster
+	target  *process
+	// api is the API the running cell speaks.
+	api      keysAPI
 	duration time.Duration // how long a load cell runs
 	idle     time.Duration // how long the idle cell measures
 }
@@ -29,7 +31,17 @@ type cell struct {
 	// instant is a cell that reads the cluster at one moment: there is no
 	// time in which to count leader changes.
 	instant bool
-	run     func(ctx context.Context, env *cellEnv) (cellResult, error)
+	// speaks is the API of the cell's requests; nil is the system's own.
+	speaks keysAPI
+	run    func(ctx context.Context, env *cellEnv) (cellResult, error)
+}
+
+// api is the API cell c speaks to sys.
+func (c cell) api(sys system) keysAPI {
+	if c.speaks != nil {
+		return c.speaks
+	}
+	return sys
 }
 
 // The load's shape, as the baseline measured it.
@@ -53,8 +65,8 @@ func benchKey(n int) string { return "bench/" + strconv.Itoa(n%keySpace) }
 func paddedNumber(n int) string { return fmt.Sprintf("%064d", n) }
 
 // cellsFor lists the cells of a setup of members members, in the order
-// they run: idle first, while the cluster is fresh; memory last, after
-// the load.
+// they run: idle first, while the cluster is fresh; memory after v1's load;
+// then the v2 cells, and a single node's million keys last.
 func cellsFor(members int) []cell {
 	var cells []cell
 	if members > 1 {
@@ -71,6 +83,7 @@ func cellsFor(members int) []cell {
 		fanoutCell(),
 		memoryCell(),
 	)
+	cells = append(cells, v2Cells()...)
 	if members == 1 {
 		// The memory target is a single node's; a cluster writing a million
 		// keys measures its disk more than its memory.
@@ -80,7 +93,7 @@ func cellsFor(members int) []cell {
 }
 
 func (e *cellEnv) write(ctx context.Context, client *http.Client, key, value string) (answer, error) {
-	req, err := e.system.write(ctx, e.target.clientURL(), key, value)
+	req, err := e.api.write(ctx, e.target.clientURL(), key, value)
 	if err != nil {
 		return answer{}, err
 	}
@@ -94,7 +107,7 @@ func (e *cellEnv) write(ctx context.Context, client *http.Client, key, value str
 // read asks for key; a read cell's answers are drained, not parsed, so that
 // the client spends no more CPU than a write cell's.
 func (e *cellEnv) read(ctx context.Context, client *http.Client, key string) ([]byte, error) {
-	req, err := e.system.read(ctx, e.target.clientURL(), key)
+	req, err := e.api.read(ctx, e.target.clientURL(), key)
 	if err != nil {
 		return nil, err
 	}
@@ -223,7 +236,7 @@ func testAndSetCell() cell {
 					if err != nil {
 						return err
 					}
-					req, err := env.system.testAndSet(ctx, env.target.clientURL(), key, paddedNumber(current), paddedNumber(current+1))
+					req, err := env.api.testAndSet(ctx, env.target.clientURL(), key, paddedNumber(current), paddedNumber(current+1))
 					if err != nil {
 						return err
 					}

@@ -5,15 +5,12 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
-	"net/url"
-	"strconv"
 	"strings"
 )
 
 // etcd35 is etcd v3.5 built from tools/etcd35, spoken to through its v2
 // HTTP API (--enable-v2): the nearest it has to the v1 API.
-type etcd35 struct{}
+type etcd35 struct{ v2Keys }
 
 func (etcd35) label() string { return "v3.5" }
 
@@ -74,27 +71,6 @@ func (etcd35) leader(ctx context.Context, members []*process) (*process, error) 
 		}
 	}
 	return nil, errors.Join(errors.New("no member leads"), lastErr)
-}
-
-func (etcd35) write(ctx context.Context, base, key, value string) (*http.Request, error) {
-	return newRequest(ctx, http.MethodPut, base+"/v2/keys/"+key, url.Values{"value": {value}})
-}
-
-func (etcd35) read(ctx context.Context, base, key string) (*http.Request, error) {
-	return newRequest(ctx, http.MethodGet, base+"/v2/keys/"+key, nil)
-}
-
-func (etcd35) testAndSet(ctx context.Context, base, key, prevValue, value string) (*http.Request, error) {
-	return newRequest(ctx, http.MethodPut, base+"/v2/keys/"+key, url.Values{"prevValue": {prevValue}, "value": {value}})
-}
-
-// watch is recursive so that it covers the prefix, as a v1 watch does.
-func (etcd35) watch(ctx context.Context, base, key string, sinceIndex uint64) (*http.Request, error) {
-	query := url.Values{"wait": {"true"}, "recursive": {"true"}}
-	if sinceIndex != 0 {
-		query.Set("waitIndex", strconv.FormatUint(sinceIndex, 10))
-	}
-	return newRequest(ctx, http.MethodGet, base+"/v2/keys/"+key+"?"+query.Encode(), nil)
 }
 
 func (etcd35) storeStatsURL(base string) string { return base + "/v2/stats/store" }

@@ -87,7 +87,7 @@ func (e *cellEnv) awaitWhole(ctx context.Context) error {
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
 	status := func(key string) int {
-		req, err := e.system.read(ctx, e.target.clientURL(), key)
+		req, err := e.api.read(ctx, e.target.clientURL(), key)
 		if err != nil {
 			return 0
 		}

@@ -65,27 +65,26 @@ func main() {
 func benchMain() int {
 	ourBinary := flag.String("etcd", "bin/etcd", "this project's binary")
 	v35Binary := flag.String("etcd35", "bin/etcd35", "etcd v3.5's binary, built from tools/etcd35")
+	beforeBinary := flag.String("before", "", "another build of this project, e.g. of the commit before a change: measured beside -etcd as the system \"before\" (its v2 cells only if it serves /v2/keys)")
 	duration := flag.Duration("duration", 5*time.Second, "how long each load cell runs")
 	idle := flag.Duration("idle", 10*time.Second, "how long the idle 3-member cluster's CPU time is measured")
 	jsonPath := flag.String("json", "", "also write the results as JSON to this file")
 	systemsFlag := flag.String("systems", "ours,v3.5", "systems to measure, comma-separated: ours, v3.5")
 	setupsFlag := flag.String("setups", "single,cluster", "setups to measure, comma-separated: single, cluster")
-	limit := flag.Duration("timeout", 20*time.Minute, "stop after this long, print the cells measured so far, and fail")
+	limit := flag.Duration("timeout", 30*time.Minute, "stop after this long, print the cells measured so far, and fail")
 	cellsFlag := flag.String("cells", "", "run only the cells whose name contains one of these, comma-separated (e.g. '1 client writing,reading')")
 	profileDir := flag.String("profile", "", "write a CPU profile of each of this project's members into this directory")
 	flag.Parse()
 
 	cfg := config{
-		binaries: map[string]string{ours{}.label(): *ourBinary, etcd35{}.label(): *v35Binary},
+		binaries: map[string]string{ours{}.label(): *ourBinary, etcd35{}.label(): *v35Binary, beforeLabel: *beforeBinary},
 		duration: *duration,
 		idle:     *idle,
 		jsonPath: *jsonPath,
 	}
-	if *cellsFlag != "" {
-		cfg.cells = strings.Split(*cellsFlag, ",")
-	}
+	cfg.cells = cellNames(*cellsFlag)
 	var err error
-	if cfg.systems, err = pickSystems(*systemsFlag, *profileDir); err == nil {
+	if cfg.systems, err = pickSystems(*systemsFlag, *beforeBinary != "", *profileDir); err == nil {
 		cfg.setups, err = pickSetups(*setupsFlag)
 	}
 	if err == nil && (*duration <= 0 || *idle <= 0) {
@@ -107,6 +106,12 @@ func benchMain() int {
 	return 0
 }
 
+// cellNames reads -cells. An empty name, as after a trailing comma, is
+// left out: every cell's name contains it.
+func cellNames(list string) []string {
+	return slices.DeleteFunc(strings.Split(list, ","), func(name string) bool { return name == "" })
+}
+
 // wants says whether cell c is among the cells to run.
 func (cfg config) wants(c cell) bool {
 	return len(cfg.cells) == 0 || slices.ContainsFunc(cfg.cells, func(part string) bool {
@@ -114,17 +119,25 @@ func (cfg config) wants(c cell) bool {
 	})
 }
 
-func pickSystems(list, profileDir string) ([]system, error) {
+// pickSystems reads -systems; with -before, the other build runs right
+// after this one, so that the two meet the machine in the same state.
+func pickSystems(list string, withBefore bool, profileDir string) ([]system, error) {
 	var picked []system
 	for name := range strings.SplitSeq(list, ",") {
 		switch name {
 		case ours{}.label():
 			picked = append(picked, ours{profileDir: profileDir})
+			if withBefore {
+				picked = append(picked, ours{profileDir: profileDir, before: true})
+			}
 		case etcd35{}.label():
 			picked = append(picked, etcd35{})
 		default:
 			return nil, fmt.Errorf("-systems: unknown system %q", name)
 		}
+	}
+	if withBefore && !slices.ContainsFunc(picked, func(s system) bool { return s.label() == beforeLabel }) {
+		return nil, errors.New("-before needs ours in -systems")
 	}
 	return picked, nil
 }
@@ -219,7 +232,7 @@ func printHeader(w io.Writer, rep report) {
 	fmt.Fprintf(w, "Load average (1, 5, 15 min): %s at the start, %s at the end.\n", m.LoadAverageAtStart, m.LoadAverageAtEnd)
 	fmt.Fprintf(w, "Each load cell ran %v, closed loop, keep-alive, 64-byte values, every request to the leader; idle CPU over %v.\n",
 		time.Duration(rep.CellSeconds*float64(time.Second)), time.Duration(rep.IdleSeconds*float64(time.Second)))
-	for _, sys := range []system{ours{}, etcd35{}} {
+	for _, sys := range []system{ours{}, etcd35{}, ours{before: true}} {
 		if n, counted := rep.leaderChanges(sys.label()); counted {
 			fmt.Fprintf(w, "Leader changes in all cluster cells, %s: %d.\n", sys.label(), n)
 		}
@@ -255,6 +268,17 @@ func measureSetup(ctx context.Context, cfg config, sys system, s setup, dir stri
 		return results
 	}
 
+	cells, droppedV2, err := withoutV2(ctx, cells, c.members[0])
+	if ctx.Err() != nil {
+		return results
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %s, %s: %v\n", s.name, sys.label(), err)
+		return fail(0, "no answer to GET /v2/keys/")
+	}
+	if droppedV2 {
+		fmt.Fprintf(os.Stderr, "bench: %s, %s: no /v2/keys, the v2 cells are left out\n", s.name, sys.label())
+	}
 	// A run stopped early (an interrupt, -timeout) ends here, with the
 	// cells measured so far: the one it cut short measured nothing whole.
 	env := &cellEnv{system: sys, cluster: c, duration: cfg.duration, idle: cfg.idle}
@@ -288,6 +312,7 @@ func runCell(ctx context.Context, env *cellEnv, cl cell, s setup) cellResult {
 		return cellResult{Failed: err.Error()}
 	}
 	env.target = leader
+	env.api = cl.api(env.system)
 	before, err := env.cluster.leaderChangesSeen()
 	if err != nil {
 		return cellResult{Failed: err.Error()}
@@ -309,4 +334,18 @@ func runCell(ctx context.Context, env *cellEnv, cl cell, s setup) cellResult {
 		r.LeaderChanges = &changes
 	}
 	return r
+}
+
+// withoutV2 drops the v2 cells if member does not serve /v2/keys (a build
+// from before v2); dropped says whether it did.
+func withoutV2(ctx context.Context, cells []cell, member *process) (kept []cell, dropped bool, err error) {
+	isV2 := func(c cell) bool { return c.speaks != nil }
+	if !slices.ContainsFunc(cells, isV2) {
+		return cells, false, nil
+	}
+	served, err := servesV2(ctx, member.clientURL())
+	if err != nil || served {
+		return cells, false, err
+	}
+	return slices.DeleteFunc(cells, isV2), true, nil
 }

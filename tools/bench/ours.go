@@ -16,9 +16,20 @@ type ours struct {
 	// profileDir, if set, receives a CPU profile of every member, written
 	// when the member stops.
 	profileDir string
+	// before marks another build of this project measured beside this one,
+	// such as the commit before a change (-before).
+	before bool
 }
 
-func (ours) label() string { return "ours" }
+// beforeLabel names the other build in -systems, the table and the JSON.
+const beforeLabel = "before"
+
+func (o ours) label() string {
+	if o.before {
+		return beforeLabel
+	}
+	return "ours"
+}
 
 func (o ours) launch(ctx context.Context, binary string, members []*process) error {
 	for i, m := range members {

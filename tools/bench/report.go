@@ -107,34 +107,52 @@ func (r *report) writeJSON(path string) error {
 }
 
 // writeTable prints the run as one Markdown table: a row per measure of
-// each cell, ours and v3.5 side by side with their ratio.
+// each cell, ours and v3.5 side by side with their ratio, and the other
+// build with its own ratio to v3.5 when there is one (-before).
 func (r *report) writeTable(w io.Writer) {
 	found := make(map[[3]string]cellResult)
+	withBefore := false
 	for _, res := range r.Results {
 		found[[3]string{res.Setup, res.Cell, res.System}] = res
+		withBefore = withBefore || res.System == beforeLabel
 	}
-	fmt.Fprintln(w, "| setup | cell | measure | better | ours | v3.5 | ours/v3.5 | leader changes, ours / v3.5 |")
-	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	systems := []system{ours{}, etcd35{}}
+	if withBefore {
+		systems = append(systems, ours{before: true})
+		fmt.Fprintln(w, "| setup | cell | measure | better | ours | v3.5 | ours/v3.5 | before | before/v3.5 | leader changes, ours / v3.5 / before |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|---|---|")
+	} else {
+		fmt.Fprintln(w, "| setup | cell | measure | better | ours | v3.5 | ours/v3.5 | leader changes, ours / v3.5 |")
+		fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
+	}
 	for _, s := range setups {
 		for _, c := range cellsFor(s.members) {
-			results := make([]*cellResult, 2)
-			for i, sys := range []system{ours{}, etcd35{}} {
+			results := make([]*cellResult, len(systems))
+			measured := false
+			for i, sys := range systems {
 				if res, ok := found[[3]string{s.name, c.name, sys.label()}]; ok {
 					results[i] = &res
+					measured = true
 				}
 			}
-			if results[0] == nil && results[1] == nil {
+			if !measured {
 				continue
 			}
+			this, v35 := results[0], results[1]
 			for i, m := range c.measures {
-				leaderChanges := ""
-				if i == 0 && s.members > 1 && !c.instant {
-					leaderChanges = countOrDash(results[0]) + " / " + countOrDash(results[1])
+				row := []string{s.name, c.name, m.name, better(m),
+					cellText(this, m, i == 0), cellText(v35, m, i == 0), ratio(this, v35, m)}
+				if withBefore {
+					row = append(row, cellText(results[2], m, i == 0), ratio(results[2], v35, m))
 				}
-				fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s | %s | %s |\n",
-					s.name, c.name, m.name, better(m),
-					cellText(results[0], m, i == 0), cellText(results[1], m, i == 0),
-					ratio(results[0], results[1], m), leaderChanges)
+				var changes []string
+				if i == 0 && s.members > 1 && !c.instant {
+					for _, res := range results {
+						changes = append(changes, countOrDash(res))
+					}
+				}
+				row = append(row, strings.Join(changes, " / "))
+				fmt.Fprintf(w, "| %s |\n", strings.Join(row, " | "))
 			}
 		}
 	}

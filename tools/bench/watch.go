@@ -120,7 +120,7 @@ func (e *cellEnv) watchKey(ctx context.Context, key string, sinceIndex uint64, a
 	client := newClient(1, 0)
 	defer client.CloseIdleConnections()
 	for ctx.Err() == nil {
-		req, err := e.system.watch(ctx, e.target.clientURL(), key, sinceIndex)
+		req, err := e.api.watch(ctx, e.target.clientURL(), key, sinceIndex)
 		if err != nil {
 			return
 		}
@@ -213,7 +213,7 @@ func (e *cellEnv) fanoutRound(ctx context.Context, client *http.Client) (time.Du
 	failures := make(chan error, fanoutWatchers)
 	for range fanoutWatchers {
 		go func() {
-			req, err := e.system.watch(ctx, e.target.clientURL(), prefix, mark.Index+1)
+			req, err := e.api.watch(ctx, e.target.clientURL(), prefix, mark.Index+1)
 			if err == nil {
 				_, err = sendOK(client, req)
 			}
