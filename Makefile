@@ -47,6 +47,7 @@ fuzz:
 	$(GO) test -run=NONE -fuzz=FuzzOperations -fuzztime=$(or $(FUZZTIME),15000x) ./store/
 	$(GO) test -run=NONE -fuzz=FuzzClientAPI -fuzztime=$(or $(FUZZTIME),5000x) .
 	$(GO) test -run=NONE -fuzz=FuzzPeerAPI -fuzztime=$(or $(FUZZTIME),300x) .
+	$(GO) test -run=NONE -fuzz=FuzzV2Keys -fuzztime=$(or $(FUZZTIME),5000x) .
 
 # This build against etcd v3.5, single node and 3 members, in one table
 # with the ratios, v1 and v2 cells; 10 to 15 minutes on 2 cores (BENCHMARKS.md run I: 10 at -duration 4s), plus a first build of v3.5.
