@@ -151,7 +151,7 @@ func parseCanned(p []byte) (status int, cause string, ok bool) {
 // another error; the other refusals carry their HTTP status as their code,
 // as 404, 405 and 413 do.
 func jsonReply(status int, cause string) []byte {
-	e := &etcderr.Error{Code: status, Message: http.StatusText(status), Cause: cause}
+	e := etcderr.HTTP(status, cause)
 	if status == http.StatusBadRequest {
 		if cause == "" {
 			cause = "malformed HTTP request"

@@ -131,11 +131,7 @@ func permanentRedirect(w http.ResponseWriter, r *http.Request, path string) {
 // HTTP status, as for 405 and 413: error 100 would say that a key is
 // missing.
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusNotFound, &etcderr.Error{
-		Code:    http.StatusNotFound,
-		Message: "Not Found",
-		Cause:   "no such route: " + r.URL.Path,
-	})
+	writeJSON(w, http.StatusNotFound, etcderr.HTTP(http.StatusNotFound, "no such route: "+r.URL.Path))
 }
 
 // readOnly lets GET and HEAD through to a route that only informs, and
@@ -372,11 +368,8 @@ func (h *clientHandlers) parseForm(w http.ResponseWriter, r *http.Request) bool 
 	}
 	var tooLarge *http.MaxBytesError
 	if errors.As(err, &tooLarge) {
-		writeJSON(w, http.StatusRequestEntityTooLarge, &etcderr.Error{
-			Code:    http.StatusRequestEntityTooLarge,
-			Message: "Request Entity Too Large",
-			Cause:   "the body is larger than " + strconv.FormatInt(tooLarge.Limit, 10) + " bytes",
-		})
+		writeJSON(w, http.StatusRequestEntityTooLarge, etcderr.HTTP(http.StatusRequestEntityTooLarge,
+			"the body is larger than "+strconv.FormatInt(tooLarge.Limit, 10)+" bytes"))
 		return false
 	}
 	writeError(w, etcderr.New(etcderr.InvalidForm, err.Error()))
@@ -410,11 +403,7 @@ func isReserved(key string) bool {
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
 	w.Header().Set("Allow", allowed)
-	writeJSON(w, http.StatusMethodNotAllowed, &etcderr.Error{
-		Code:    http.StatusMethodNotAllowed,
-		Message: "Method Not Allowed",
-		Cause:   r.Method,
-	})
+	writeJSON(w, http.StatusMethodNotAllowed, etcderr.HTTP(http.StatusMethodNotAllowed, r.Method))
 }
 
 // errorStatus is the HTTP status of each etcd error code.

@@ -69,42 +69,54 @@ func FuzzClientAPI(f *testing.F) {
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
 	}
 	f.Fuzz(func(t *testing.T, method byte, target, body string) {
-		if !strings.HasPrefix(target, "/") {
-			target = "/" + target
-		}
-		req, err := http.NewRequest(fuzzMethods[int(method)%len(fuzzMethods)], n.url+target, strings.NewReader(body))
-		if err != nil {
-			return // no client can send it
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		// A watch waits for a change: give it a moment only. Anything else
-		// must be answered.
-		waits := strings.HasPrefix(req.URL.Path, watchPrefix+"/") || v2MayWait(req)
-		timeout := 10 * time.Second
-		if waits {
-			timeout = 50 * time.Millisecond
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		resp, err := client.Do(req.WithContext(ctx))
-		if err != nil {
-			if waits && ctx.Err() != nil {
-				return
-			}
-			t.Fatalf("%s %q: no answer: %v", req.Method, target, err)
-		}
-		answer, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			if waits && ctx.Err() != nil {
-				return
-			}
-			t.Fatalf("%s %q: reading the answer: %v", req.Method, target, err)
+		req, resp, answer, _, ok := sendFuzzRequest(t, client, n.url, method, target, body)
+		if !ok {
+			return
 		}
 		if msg := checkClientAnswer(req.Method, req.URL.Path, resp.StatusCode, resp.Header, answer); msg != "" {
 			t.Fatalf("%s %q: HTTP %d, Content-Type %q, body %q: %s", req.Method, target, resp.StatusCode, resp.Header.Get("Content-Type"), answer, msg)
 		}
 	})
+}
+
+// sendFuzzRequest sends a fuzzed request, form-encoded, to base+target
+// and reads the answer. A watch (v1's, or v2's wait=true) waits for a
+// change: it gets a moment only, and ok is false when it used it up.
+// Anything else must be answered; ok is also false for a request no client
+// can send.
+func sendFuzzRequest(t *testing.T, client *http.Client, base string, method byte, target, body string) (req *http.Request, resp *http.Response, answer []byte, waits, ok bool) {
+	t.Helper()
+	if !strings.HasPrefix(target, "/") {
+		target = "/" + target
+	}
+	req, err := http.NewRequest(fuzzMethods[int(method)%len(fuzzMethods)], base+target, strings.NewReader(body))
+	if err != nil {
+		return nil, nil, nil, false, false
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	waits = strings.HasPrefix(req.URL.Path, watchPrefix+"/") || v2MayWait(req)
+	timeout := 10 * time.Second
+	if waits {
+		timeout = 50 * time.Millisecond
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	resp, err = client.Do(req.WithContext(ctx))
+	if err != nil {
+		if waits && ctx.Err() != nil {
+			return nil, nil, nil, waits, false
+		}
+		t.Fatalf("%s %q: no answer: %v", req.Method, target, err)
+	}
+	answer, err = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		if waits && ctx.Err() != nil {
+			return nil, nil, nil, waits, false
+		}
+		t.Fatalf("%s %q: reading the answer: %v", req.Method, target, err)
+	}
+	return req, resp, answer, waits, true
 }
 
 // checkClientAnswer says what is wrong with an answer of the client API to

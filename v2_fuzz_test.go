@@ -1,15 +1,12 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/etcd-recreation/etcd/internal/testnode"
 )
@@ -153,32 +150,9 @@ func FuzzV2Keys(f *testing.F) {
 		if !strings.HasPrefix(target, "/") {
 			target = "/" + target
 		}
-		req, err := http.NewRequest(fuzzMethods[int(method)%len(fuzzMethods)], n.url+v2KeysPrefix+target, strings.NewReader(body))
-		if err != nil {
-			return // no client can send it
-		}
-		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		waits := v2MayWait(req)
-		timeout := 10 * time.Second
-		if waits {
-			timeout = 50 * time.Millisecond
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), timeout)
-		defer cancel()
-		resp, err := client.Do(req.WithContext(ctx))
-		if err != nil {
-			if waits && ctx.Err() != nil {
-				return
-			}
-			t.Fatalf("%s %q: no answer: %v", req.Method, target, err)
-		}
-		answer, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			if waits && ctx.Err() != nil {
-				return
-			}
-			t.Fatalf("%s %q: reading the answer: %v", req.Method, target, err)
+		req, resp, answer, waits, ok := sendFuzzRequest(t, client, n.url+v2KeysPrefix, method, target, body)
+		if !ok {
+			return
 		}
 		if waits && resp.StatusCode == http.StatusOK && len(answer) == 0 {
 			return // a watch cut short by the test's deadline

@@ -46,7 +46,7 @@ func (h *clientHandlers) v2Keys(w http.ResponseWriter, r *http.Request) {
 	case r.Method == http.MethodGet && req.quorum:
 		// With wait too, etcd reads through raft and watches nothing.
 		if err := h.raft.linearizableRead(); err != nil {
-			h.writeV2Failure(w, r, err)
+			h.writeV2Failure(w, err)
 			return
 		}
 		h.v2Get(w, r, req)
@@ -54,7 +54,7 @@ func (h *clientHandlers) v2Keys(w http.ResponseWriter, r *http.Request) {
 		h.v2Watch(w, r, req)
 	case r.Method == http.MethodGet || r.Method == http.MethodHead:
 		if err := h.raft.awaitLeaderCaughtUp(); err != nil {
-			h.writeV2Failure(w, r, err)
+			h.writeV2Failure(w, err)
 			return
 		}
 		h.v2Get(w, r, req)
@@ -66,12 +66,12 @@ func (h *clientHandlers) v2Keys(w http.ResponseWriter, r *http.Request) {
 // v2Get answers a read from the local store, once what it shows is durable.
 func (h *clientHandlers) v2Get(w http.ResponseWriter, r *http.Request, req *v2Request) {
 	if err := h.raft.awaitDurable(); err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	event, err := h.store.GetV2(req.key, req.recursive, req.sorted)
 	if err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	h.writeV2Event(w, r, event, false)
@@ -85,7 +85,7 @@ func (h *clientHandlers) v2Write(w http.ResponseWriter, r *http.Request, req *v2
 	}
 	event, err := h.raft.proposeAnywhere(req.command())
 	if err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	h.writeV2Event(w, r, event, req.noValueOnSuccess)
@@ -100,13 +100,13 @@ func (h *clientHandlers) v2Watch(w http.ResponseWriter, r *http.Request, req *v2
 	// A store that is behind would show changes acknowledged before the
 	// watch as if they came after it.
 	if err := h.raft.awaitLeaderCaughtUp(); err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	startIndex := h.store.Index()
 	watcher, err := h.store.WatchV2(req.key, req.recursive, req.stream, req.waitIndex)
 	if err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	defer watcher.Remove()
@@ -151,12 +151,12 @@ func (h *clientHandlers) setRaftHeaders(w http.ResponseWriter) {
 // created, X-Etcd-Index the index the event leaves the store at.
 func (h *clientHandlers) writeV2Event(w http.ResponseWriter, r *http.Request, event *store.Event, noValueOnSuccess bool) {
 	if event == nil || event.V2 == nil {
-		h.writeV2Failure(w, r, errors.New("the store answered a v2 request without its v2 event"))
+		h.writeV2Failure(w, errors.New("the store answered a v2 request without its v2 event"))
 		return
 	}
 	body, err := encodeV2Event(event.V2, time.Now(), noValueOnSuccess)
 	if err != nil {
-		h.writeV2Failure(w, r, err)
+		h.writeV2Failure(w, err)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
@@ -174,28 +174,14 @@ func (h *clientHandlers) writeV2Event(w http.ResponseWriter, r *http.Request, ev
 
 // writeV2Failure answers an error of the store, of raft or of this node.
 // A store error carries the store's index; the others index 0 (§6).
-func (h *clientHandlers) writeV2Failure(w http.ResponseWriter, r *http.Request, err error) {
+func (h *clientHandlers) writeV2Failure(w http.ResponseWriter, err error) {
 	var storeErr *etcderr.Error
 	switch {
 	case errors.As(err, &storeErr):
 		writeV2Error(w, etcderr.NewV2(storeErr.Code, storeErr.Cause, h.store.Index()))
-	case errors.Is(err, errNotLeader):
-		h.v2RedirectToLeader(w, r)
 	default:
 		writeV2Error(w, etcderr.NewV2(etcderr.RaftInternal, publicCause(err), 0))
 	}
-}
-
-// v2RedirectToLeader sends the client to the same request on the leader,
-// as v1 does, where this member cannot serve it itself.
-func (h *clientHandlers) v2RedirectToLeader(w http.ResponseWriter, r *http.Request) {
-	leader, err := h.raft.liveLeader()
-	if err != nil {
-		writeV2Error(w, etcderr.NewV2(etcderr.RaftInternal, err.Error(), 0))
-		return
-	}
-	w.Header().Set("Location", leader.EtcdURL+r.URL.RequestURI())
-	w.WriteHeader(http.StatusTemporaryRedirect)
 }
 
 // writeV2Error answers a v2 error: its JSON and a newline, X-Etcd-Index

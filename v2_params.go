@@ -81,27 +81,31 @@ func parseV2Request(w http.ResponseWriter, r *http.Request, maxKeyBytes int, max
 		}
 		return n
 	}
-	boolParam := func(name, cause string) bool {
+	// etcd quotes the name in the cause of every boolean but prevExist and
+	// refresh; the cause is built only for a bad value, off the hot path.
+	boolParam := func(name string, quoteName bool) bool {
 		vals, given := form[name]
 		if bad != nil || !given {
 			return false
 		}
 		b, err := strconv.ParseBool(vals[0])
 		if err != nil {
-			bad = etcderr.NewV2(etcderr.InvalidField, cause, 0)
+			if quoteName {
+				name = `"` + name + `"`
+			}
+			bad = etcderr.NewV2(etcderr.InvalidField, "invalid value for "+name, 0)
 		}
 		return b
 	}
-	quoted := func(name string) string { return `invalid value for "` + name + `"` }
 
 	req.prevIndex = uintParam("prevIndex", etcderr.IndexNaN)
 	req.waitIndex = uintParam("waitIndex", etcderr.IndexNaN)
-	req.recursive = boolParam("recursive", quoted("recursive"))
-	req.sorted = boolParam("sorted", quoted("sorted"))
-	req.wait = boolParam("wait", quoted("wait"))
-	req.dir = boolParam("dir", quoted("dir"))
-	req.quorum = boolParam("quorum", quoted("quorum"))
-	req.stream = boolParam("stream", quoted("stream"))
+	req.recursive = boolParam("recursive", true)
+	req.sorted = boolParam("sorted", true)
+	req.wait = boolParam("wait", true)
+	req.dir = boolParam("dir", true)
+	req.quorum = boolParam("quorum", true)
+	req.stream = boolParam("stream", true)
 	if bad != nil {
 		return nil, bad
 	}
@@ -114,7 +118,7 @@ func parseV2Request(w http.ResponseWriter, r *http.Request, maxKeyBytes int, max
 		}
 		req.prevValue = vals[0]
 	}
-	req.noValueOnSuccess = boolParam("noValueOnSuccess", quoted("noValueOnSuccess"))
+	req.noValueOnSuccess = boolParam("noValueOnSuccess", true)
 	if bad != nil {
 		return nil, bad
 	}
@@ -129,14 +133,14 @@ func parseV2Request(w http.ResponseWriter, r *http.Request, maxKeyBytes int, max
 		req.expiration = now.Add(time.Duration(seconds) * time.Second)
 	}
 	if _, given := form["prevExist"]; given {
-		exists := boolParam("prevExist", "invalid value for prevExist")
+		exists := boolParam("prevExist", false)
 		if bad != nil {
 			return nil, bad
 		}
 		req.prevExist = &exists
 	}
 	if _, given := form["refresh"]; given {
-		req.refresh = boolParam("refresh", "invalid value for refresh")
+		req.refresh = boolParam("refresh", false)
 		if bad != nil {
 			return nil, bad
 		}

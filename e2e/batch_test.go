@@ -88,13 +88,13 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 	for i := range 250 {
 		c.set("/batch/one", strconv.Itoa(i))
 	}
-	waitFor(t, requestTimeout, "the leader's log to be compacted past the batches", func() (bool, string) {
+	testnode.WaitFor(t, requestTimeout, "the leader's log to be compacted past the batches", func() (bool, string) {
 		leader = c.waitLeader(electionTimeout)
 		first := firstLogIndex(t, leader)
 		return first > batchesEnd, fmt.Sprintf("first entry %d, batches end at %d", first, batchesEnd)
 	})
 	restarted := c.others(leader)[0]
-	waitFor(t, requestTimeout, restarted.name+" to take a snapshot", func() (bool, string) {
+	testnode.WaitFor(t, requestTimeout, restarted.name+" to take a snapshot", func() (bool, string) {
 		names := snapshotNames(restarted)
 		return len(names) > 0, fmt.Sprint(names)
 	})
@@ -118,7 +118,7 @@ func TestConcurrentWritesShareEntries(t *testing.T) {
 		t.Fatalf("a write after the batches got index %d, not above %d", last.Index, indexes[len(indexes)-1])
 	}
 	for _, m := range append(c.others(leader), leader) {
-		waitFor(t, requestTimeout, m.name+" to apply the last write", func() (bool, string) {
+		testnode.WaitFor(t, requestTimeout, m.name+" to apply the last write", func() (bool, string) {
 			r := m.do(http.MethodGet, "/v1/keys/batch/after", nil)
 			return r.Status == http.StatusOK, r.String()
 		})

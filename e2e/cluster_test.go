@@ -112,7 +112,7 @@ func TestClusterJoinAndRedirect(t *testing.T) {
 	// heartbeat has carried their commit.
 	want := map[string]string{"/cluster/redirected": "via a follower", "/cluster/put": "swapped"}
 	for _, m := range c.members {
-		waitFor(t, 5*time.Second, m.name+" to have the writes", func() (bool, string) {
+		testnode.WaitFor(t, 5*time.Second, m.name+" to have the writes", func() (bool, string) {
 			for key, value := range want {
 				status, body := m.peek("/v1/keys" + key)
 				if status == http.StatusTemporaryRedirect {
@@ -198,7 +198,7 @@ func TestClusterMaxSize(t *testing.T) {
 	}
 	c.waitMembership(electionTimeout)
 	c.set("/max/after", "still two")
-	waitFor(t, 5*time.Second, f.name+" to have /max/after", func() (bool, string) {
+	testnode.WaitFor(t, 5*time.Second, f.name+" to have /max/after", func() (bool, string) {
 		status, body := f.peek("/v1/keys/max/after")
 		return status == http.StatusOK, fmt.Sprintf("%d %s", status, body)
 	})
@@ -326,7 +326,7 @@ func TestClusterWritesDuringLeaderCrash(t *testing.T) {
 	}()
 	waitAcked := func(n int64, what string) {
 		t.Helper()
-		waitFor(t, 20*time.Second, fmt.Sprintf("%d acknowledged writes (%s)", n, what), func() (bool, string) {
+		testnode.WaitFor(t, 20*time.Second, fmt.Sprintf("%d acknowledged writes (%s)", n, what), func() (bool, string) {
 			return acked.Load() >= n, fmt.Sprint(acked.Load())
 		})
 	}
@@ -362,7 +362,7 @@ func TestClusterWritesDuringLeaderCrash(t *testing.T) {
 	// Writes whose outcome was unknown may be there or not, but once the
 	// members have applied the same log they hold the very same keys.
 	listings := map[string]string{}
-	waitFor(t, 10*time.Second, "every member to list the same keys", func() (bool, string) {
+	testnode.WaitFor(t, 10*time.Second, "every member to list the same keys", func() (bool, string) {
 		for _, m := range c.members {
 			ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 			r, err := m.request(ctx, http.MethodGet, "/v1/keys/during/", nil)
@@ -446,7 +446,7 @@ func TestClusterNoQuorum(t *testing.T) {
 	if after.Index <= before.Index {
 		t.Fatalf("write after the quorum came back: index %d, not above %d", after.Index, before.Index)
 	}
-	waitFor(t, 5*time.Second, restarted.name+" to have /noquorum/after", func() (bool, string) {
+	testnode.WaitFor(t, 5*time.Second, restarted.name+" to have /noquorum/after", func() (bool, string) {
 		status, body := restarted.peek("/v1/keys/noquorum/after")
 		return status == http.StatusOK, fmt.Sprintf("%d %s", status, body)
 	})
@@ -487,7 +487,7 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 	// first entry it missed.
 	snaps := map[string][]string{}
 	for _, m := range c.running() {
-		waitFor(t, 15*time.Second, fmt.Sprintf("the log of %s to be compacted past index %d", m.name, held+1), func() (bool, string) {
+		testnode.WaitFor(t, 15*time.Second, fmt.Sprintf("the log of %s to be compacted past index %d", m.name, held+1), func() (bool, string) {
 			snaps[m.name] = snapshotNames(m)
 			first := firstLogIndex(t, m)
 			return first > held+1, fmt.Sprintf("first entry in the log %d, snapshots %v", first, snaps[m.name])
@@ -516,7 +516,7 @@ func TestClusterSnapshotCatchUp(t *testing.T) {
 
 	// And it goes on as a member.
 	c.set("/snapcatch/after", "x")
-	waitFor(t, 5*time.Second, away.name+" to have /snapcatch/after", func() (bool, string) {
+	testnode.WaitFor(t, 5*time.Second, away.name+" to have /snapcatch/after", func() (bool, string) {
 		status, body := away.peek("/v1/keys/snapcatch/after")
 		return status == http.StatusOK && strings.Contains(body, `"value":"x"`), fmt.Sprintf("%d %s", status, body)
 	})

@@ -6,6 +6,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestCrashLoop kills or stops a node again and again while clients write
@@ -35,7 +37,7 @@ func TestCrashLoop(t *testing.T) {
 		// appears, likely while the log behind it is being compacted; odd
 		// rounds stop it (SIGTERM, which must exit 0) after some writes.
 		if round%2 == 0 {
-			waitFor(t, 15*time.Second, "a new snapshot file", func() (bool, string) {
+			testnode.WaitFor(t, 15*time.Second, "a new snapshot file", func() (bool, string) {
 				now := snapshots()
 				for name := range now {
 					if !before[name] {
@@ -46,7 +48,7 @@ func TestCrashLoop(t *testing.T) {
 			})
 		} else {
 			want := int64(100 + 70*round)
-			waitFor(t, 15*time.Second, fmt.Sprintf("%d acknowledged writes", want), func() (bool, string) {
+			testnode.WaitFor(t, 15*time.Second, fmt.Sprintf("%d acknowledged writes", want), func() (bool, string) {
 				return acked.Load() >= want, fmt.Sprintf("%d", acked.Load())
 			})
 		}

@@ -29,6 +29,7 @@ import (
 	"github.com/chromedp/cdproto/network"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // shownWithin is how soon the page must show a change: a person watching
@@ -212,7 +213,7 @@ func TestDashboardCluster(t *testing.T) {
 func waitPageShowsLeader(t *testing.T, b *browser, c *cluster, timeout time.Duration) *node {
 	t.Helper()
 	var leader *node
-	waitFor(t, timeout, "the page to show the cluster's leader", func() (bool, string) {
+	testnode.WaitFor(t, timeout, "the page to show the cluster's leader", func() (bool, string) {
 		shown := evaluate[string](b, `document.getElementById("leader-name").textContent + ", " + `+
 			`(document.querySelector("#members tr.leader")?.dataset.member ?? "none")`)
 		if leader = agreedLeader(c); leader == nil {
@@ -310,7 +311,7 @@ func TestDashboardLargeTree(t *testing.T) {
 		}
 		loadDone <- nil
 	}()
-	waitFor(t, 2*loadFor, "half of the updates", func() (bool, string) {
+	testnode.WaitFor(t, 2*loadFor, "half of the updates", func() (bool, string) {
 		return int(updated.Load()) >= updates/2, fmt.Sprintf("%d of %d", updated.Load(), updates)
 	})
 	n.set(lastKey, "marker")

@@ -230,7 +230,7 @@ func TestFlagsAndDataDir(t *testing.T) {
 		open := startNode(t, "openpeer", "-sl", "0.0.0.0")
 		loopback := startNode(t, "loopbackpeer")
 		for _, n := range []*node{open, loopback} {
-			waitFor(t, readyTimeout, n.name+" to log that it serves", func() (bool, string) {
+			testnode.WaitFor(t, readyTimeout, n.name+" to log that it serves", func() (bool, string) {
 				return strings.Contains(n.log.String(), "serves clients on"), n.log.String()
 			})
 		}

@@ -38,7 +38,7 @@ const (
 	// leader after a member is killed; the election timeout is well under a
 	// second.
 	electionTimeout = 5 * time.Second
-	pollInterval    = 20 * time.Millisecond
+	pollInterval    = testnode.PollInterval
 )
 
 // ---------------------------------------------------------------------------
@@ -404,7 +404,7 @@ func (n *node) watchers() int {
 func (n *node) waitWatchers(want int, timeout time.Duration) {
 	n.t.Helper()
 	var got int
-	waitFor(n.t, timeout, fmt.Sprintf("/v1/stats/store watchers == %d", want), func() (bool, string) {
+	testnode.WaitFor(n.t, timeout, fmt.Sprintf("/v1/stats/store watchers == %d", want), func() (bool, string) {
 		got = n.watchers()
 		return got == want, fmt.Sprintf("watchers=%d", got)
 	})
@@ -443,23 +443,6 @@ func awaitWatch(t *testing.T, ch <-chan watchResult, timeout time.Duration, what
 	case <-time.After(timeout):
 		t.Fatalf("%s: no answer within %v", what, timeout)
 		return nil
-	}
-}
-
-// waitFor polls cond until it holds, failing the test after timeout with the
-// last state cond described.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(pollInterval)
 	}
 }
 
@@ -764,7 +747,7 @@ func (n *node) peerText(path string) string {
 func (c *cluster) waitLeader(timeout time.Duration) *node {
 	c.t.Helper()
 	var leader *node
-	waitFor(c.t, timeout, "the running members to agree on a running leader", func() (bool, string) {
+	testnode.WaitFor(c.t, timeout, "the running members to agree on a running leader", func() (bool, string) {
 		leader = nil
 		var states []string
 		agreed, ok := "", true
@@ -798,7 +781,7 @@ func (c *cluster) waitMembership(timeout time.Duration) *node {
 	for _, m := range c.members {
 		wantEntries["/_etcd/machines/"+m.name] = "raft=" + m.raftURL("") + "&etcd=" + m.url("") + "&raftVersion=" + version
 	}
-	waitFor(c.t, timeout, "every member to report the same members and leader", func() (bool, string) {
+	testnode.WaitFor(c.t, timeout, "every member to report the same members and leader", func() (bool, string) {
 		// The leader may change meanwhile: whoever leads now must come first.
 		status, leaderURL := leader.peek("/v1/leader")
 		if status != http.StatusOK {
@@ -998,7 +981,7 @@ func (c *cluster) waitApplied(acks []ack, timeout time.Duration) {
 		}
 	}
 	for _, m := range c.running() {
-		waitFor(c.t, timeout, fmt.Sprintf("%s to have %s (index %d)", m.name, last.key, last.index), func() (bool, string) {
+		testnode.WaitFor(c.t, timeout, fmt.Sprintf("%s to have %s (index %d)", m.name, last.key, last.index), func() (bool, string) {
 			status, body := m.peek("/v1/keys" + last.key)
 			return status == http.StatusOK, fmt.Sprintf("%d %s", status, body)
 		})

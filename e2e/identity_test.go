@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // clusterIDHeader carries a cluster's identity on the peer port.
@@ -79,7 +81,7 @@ func TestNodeRefusesAnotherClustersLeader(t *testing.T) {
 
 	// The other cluster's leader sends to its member's address at every
 	// heartbeat, and a candidate there asks it for votes.
-	waitFor(t, readyTimeout, "the other cluster's leader to reach the single node", func() (bool, string) {
+	testnode.WaitFor(t, readyTimeout, "the other cluster's leader to reach the single node", func() (bool, string) {
 		pos := single.position()
 		return pos != before || strings.Contains(single.log.String(), "refused POST"), fmt.Sprintf("%+v", pos)
 	})
@@ -104,7 +106,7 @@ func TestNodeRefusesAnotherClustersLeader(t *testing.T) {
 	if !strings.Contains(single.log.String(), want) {
 		t.Fatalf("the single node does not log %q", want)
 	}
-	waitFor(t, readyTimeout, "the other cluster's leader to log the answer", func() (bool, string) {
+	testnode.WaitFor(t, readyTimeout, "the other cluster's leader to log the answer", func() (bool, string) {
 		return strings.Contains(leader.log.String(), fmt.Sprintf("belongs to cluster %s, and this node to cluster %s", ours, theirs)), ""
 	})
 }
@@ -160,7 +162,7 @@ func TestDataFromBeforeIdentities(t *testing.T) {
 	c.restartAll()
 	c.set("/after", "2")
 	var ids []string
-	waitFor(t, readyTimeout, "every member to hold one cluster identity", func() (bool, string) {
+	testnode.WaitFor(t, readyTimeout, "every member to hold one cluster identity", func() (bool, string) {
 		ids = ids[:0]
 		for _, m := range c.members {
 			b, _ := os.ReadFile(filepath.Join(m.dataDir, "cluster_id"))

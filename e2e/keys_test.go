@@ -127,7 +127,7 @@ func TestKeys(t *testing.T) {
 		if again.Expiration != "" {
 			t.Fatalf("set without ttl still has expiration %s", again.Expiration)
 		}
-		waitFor(t, 5*time.Second, "the old expiration of /perm to pass by a second", func() (bool, string) {
+		testnode.WaitFor(t, 5*time.Second, "the old expiration of /perm to pass by a second", func() (bool, string) {
 			e := n.get("/perm")
 			if e.Value != "t2" || e.Expiration != "" {
 				t.Fatalf("/perm after being made permanent: %+v", e)

@@ -43,7 +43,7 @@ func TestErrorsTellWhetherAWriteWasProposed(t *testing.T) {
 	}
 	// The leader refuses writes for want of a quorum, and steps down: then
 	// it knows no leader. Both say that nothing was proposed (error 301).
-	waitFor(t, electionTimeout, "the leader to refuse writes for want of a quorum", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, "the leader to refuse writes for want of a quorum", func() (bool, string) {
 		r := leader.do(http.MethodPost, "/v1/keys/errs/refused", form("value", "x"))
 		if e, ok := errorOf(r); ok && e.ErrorCode == 300 && strings.Contains(e.Cause, "outcome is unknown") {
 			return false, r.String()
@@ -61,7 +61,7 @@ func TestErrorsTellWhetherAWriteWasProposed(t *testing.T) {
 	leader.crash()
 	starting := followers[0]
 	starting.start()
-	waitFor(t, readyTimeout, starting.name+" to answer while it starts", func() (bool, string) {
+	testnode.WaitFor(t, readyTimeout, starting.name+" to answer while it starts", func() (bool, string) {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)
 		defer cancel()
 		r, err := starting.request(ctx, http.MethodPost, "/v1/keys/errs/starting", form("value", "x"))
@@ -84,7 +84,7 @@ func TestErrorsTellWhetherAWriteWasProposed(t *testing.T) {
 	killed := time.Now()
 	last.crash()
 	silent := killed.Add(500*time.Millisecond + silenceSlack)
-	waitFor(t, electionTimeout, survivor.name+" to say that it knows no leader", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, survivor.name+" to say that it knows no leader", func() (bool, string) {
 		sent := time.Now()
 		r := survivor.do(http.MethodPost, "/v1/keys/errs/noleader", form("value", "x"))
 		if r.Status == http.StatusTemporaryRedirect {
@@ -179,7 +179,7 @@ func TestNewLeaderServesNoStaleRead(t *testing.T) {
 	w := leader.set("/stale/k", marker)
 	leader.crash()
 
-	waitFor(t, electionTimeout, heir.name+" to lead", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, heir.name+" to lead", func() (bool, string) {
 		status, body := heir.peek("/v1/leader")
 		return status == http.StatusOK && body == heir.raftURL(""), fmt.Sprintf("%d %s", status, body)
 	})
@@ -192,7 +192,7 @@ func TestNewLeaderServesNoStaleRead(t *testing.T) {
 	expectError(t, r, http.StatusInternalServerError, 301)
 
 	gates[other].open()
-	waitFor(t, electionTimeout, heir.name+" to serve the acknowledged write", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, heir.name+" to serve the acknowledged write", func() (bool, string) {
 		r := heir.do(http.MethodGet, "/v1/keys/stale/k", nil)
 		if r.Status == http.StatusOK {
 			if e := expectEvent(t, r); e.Value != marker || e.Index != w.Index {

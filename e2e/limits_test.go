@@ -172,7 +172,7 @@ func TestPeerLimitsDoNotDependOnClientFlags(t *testing.T) {
 	value := strings.Repeat("<", 3<<20)
 	big := leader.set("/big", value)
 	for _, m := range c.members {
-		waitFor(t, readyTimeout, m.name+" to hold /big", func() (bool, string) {
+		testnode.WaitFor(t, readyTimeout, m.name+" to hold /big", func() (bool, string) {
 			status, body := m.peek("/v1/keys/big")
 			return status == http.StatusOK, fmt.Sprintf("%d %.200s", status, body)
 		})

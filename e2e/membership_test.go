@@ -51,7 +51,7 @@ func machineNames(t *testing.T, n *node) []string {
 // waitMachines waits until every running member lists exactly want.
 func (c *cluster) waitMachines(want ...string) {
 	c.t.Helper()
-	waitFor(c.t, readyTimeout, fmt.Sprintf("every running member to list the machines %v", want), func() (bool, string) {
+	testnode.WaitFor(c.t, readyTimeout, fmt.Sprintf("every running member to list the machines %v", want), func() (bool, string) {
 		var states []string
 		ok := true
 		for _, m := range c.running() {
@@ -146,7 +146,7 @@ func TestClusterRemoveAndReadd(t *testing.T) {
 	c.waitMachines("node1", "node2", "node3")
 	c.set("/after/fresh", "4")
 	for _, m := range c.members {
-		waitFor(t, readyTimeout, m.name+" to hold the last write", func() (bool, string) {
+		testnode.WaitFor(t, readyTimeout, m.name+" to hold the last write", func() (bool, string) {
 			status, body := m.peek("/v1/keys/after/fresh")
 			return status == http.StatusOK && strings.Contains(body, `"value":"4"`), body
 		})
@@ -229,7 +229,7 @@ func TestMembersStartedTogetherAreAllAdmitted(t *testing.T) {
 	first := c.members[0]
 	first.mustBeReady()
 	deadline := time.Now().Add(time.Second)
-	waitFor(t, time.Second, "every member to be admitted within a second of the first one answering", func() (bool, string) {
+	testnode.WaitFor(t, time.Second, "every member to be admitted within a second of the first one answering", func() (bool, string) {
 		names := machineNames(t, first)
 		return len(names) == 5, fmt.Sprintf("the first lists %v", names)
 	})

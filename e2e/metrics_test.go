@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/etcd-recreation/etcd/internal/testnode"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
@@ -146,7 +147,7 @@ func TestMetricsOfAClusterUnderWrites(t *testing.T) {
 	// A watch on a follower, to be counted while it waits.
 	ctx, cancel := context.WithCancel(context.Background())
 	watched := followers[0].watch(ctx, "/metrics/watched", nil)
-	waitFor(t, readyTimeout, followers[0].name+" to count the watcher", func() (bool, string) {
+	testnode.WaitFor(t, readyTimeout, followers[0].name+" to count the watcher", func() (bool, string) {
 		v := followers[0].scrape().value("etcd_debugging_store_watchers")
 		return v == 1, fmt.Sprint("etcd_debugging_store_watchers ", v)
 	})
@@ -155,7 +156,7 @@ func TestMetricsOfAClusterUnderWrites(t *testing.T) {
 
 	after := map[*node]scrape{}
 	for _, m := range c.members {
-		waitFor(t, readyTimeout, m.name+" to apply every write and the expiry", func() (bool, string) {
+		testnode.WaitFor(t, readyTimeout, m.name+" to apply every write and the expiry", func() (bool, string) {
 			after[m] = m.scrape()
 			sets := after[m].value("etcd_debugging_store_writes_total", "action", "set") - before[m].value("etcd_debugging_store_writes_total", "action", "set")
 			expires := after[m].value("etcd_debugging_store_expires_total") - before[m].value("etcd_debugging_store_expires_total")
@@ -265,7 +266,7 @@ func TestMetricsOfAClusterUnderWrites(t *testing.T) {
 	// More than -snapshotCount entries went through: every member saves a
 	// snapshot within a second or so.
 	for _, m := range c.members {
-		waitFor(t, readyTimeout, m.name+" to save a snapshot", func() (bool, string) {
+		testnode.WaitFor(t, readyTimeout, m.name+" to save a snapshot", func() (bool, string) {
 			n, _ := m.scrape().histogram("etcd_debugging_snap_save_total_duration_seconds")
 			return n > 0, fmt.Sprint("etcd_debugging_snap_save_total_duration_seconds count ", n)
 		})

@@ -420,7 +420,7 @@ func (r *readmeRun) watch(c curl) {
 		answer <- got
 	}()
 	r.watches = append(r.watches, answer)
-	waitFor(r.t, requestTimeout, "the README's watch to be held", func() (bool, string) {
+	testnode.WaitFor(r.t, requestTimeout, "the README's watch to be held", func() (bool, string) {
 		n := r.watchers(base)
 		return n > before, fmt.Sprintf("%d watchers", n)
 	})

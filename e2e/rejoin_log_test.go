@@ -3,6 +3,8 @@ package e2e
 import (
 	"strings"
 	"testing"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestRejoinLogSaysWhatMinusCIsFor: a member restarted over its data with
@@ -18,7 +20,7 @@ func TestRejoinLogSaysWhatMinusCIsFor(t *testing.T) {
 	node2.start() // with its -C: node1's address
 	const asking = "asking to join again through "
 	var line string
-	waitFor(t, electionTimeout, "node2 to ask to join again", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, "node2 to ask to join again", func() (bool, string) {
 		out := node2.log.String()
 		out = out[strings.LastIndex(out, "=== run 2"):]
 		_, rest, found := strings.Cut(out, asking)

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestSnapshotRestart fills a node until it snapshots and compacts its log,
@@ -38,12 +40,12 @@ func TestSnapshotRestart(t *testing.T) {
 	// A snapshot appears, and the log behind it is compacted: the first keys
 	// written are no longer in it.
 	var snaps []string
-	waitFor(t, 15*time.Second, "a *.ss file in DATADIR/snapshot", func() (bool, string) {
+	testnode.WaitFor(t, 15*time.Second, "a *.ss file in DATADIR/snapshot", func() (bool, string) {
 		snaps, _ = filepath.Glob(filepath.Join(n.dataDir, "snapshot", "*.ss"))
 		return len(snaps) > 0, "no snapshot file"
 	})
 	first := []byte(`"/snap/k0000"`)
-	waitFor(t, 15*time.Second, "the log to be compacted past the first write", func() (bool, string) {
+	testnode.WaitFor(t, 15*time.Second, "the log to be compacted past the first write", func() (bool, string) {
 		b, err := os.ReadFile(logPath)
 		if err != nil {
 			return false, err.Error()
@@ -87,7 +89,7 @@ func TestSnapshotRestart(t *testing.T) {
 	if e := n.get("/snapttl/long"); e.Value != "stays" || !sameInstant(e.Expiration, longTTL.Expiration) {
 		t.Fatalf("/snapttl/long after the restart: %+v, want value stays and expiration %s", e, longTTL.Expiration)
 	}
-	waitFor(t, time.Until(shortSetAt.Add(4*time.Second)), "/snapttl/short (ttl=2) to expire", func() (bool, string) {
+	testnode.WaitFor(t, time.Until(shortSetAt.Add(4*time.Second)), "/snapttl/short (ttl=2) to expire", func() (bool, string) {
 		r := n.do(http.MethodGet, "/v1/keys/snapttl/short", nil)
 		return r.Status == http.StatusNotFound, r.String()
 	})
@@ -130,7 +132,7 @@ func TestSnapshotOfEarlierVersionStillLoads(t *testing.T) {
 		t.Fatalf("%d of 500 writes acknowledged", len(acks))
 	}
 	var snaps []string
-	waitFor(t, 15*time.Second, "a *.ss file in DATADIR/snapshot", func() (bool, string) {
+	testnode.WaitFor(t, 15*time.Second, "a *.ss file in DATADIR/snapshot", func() (bool, string) {
 		snaps, _ = filepath.Glob(filepath.Join(n.dataDir, "snapshot", "*.ss"))
 		return len(snaps) > 0, "no snapshot file"
 	})
@@ -160,7 +162,7 @@ func TestSnapshotOfEarlierVersionStillLoads(t *testing.T) {
 	checkAcked(t, n, acks, false)
 	// Its next snapshot is in a state file again.
 	more := writeKeys(t, n, "/inline/more", 300, 1, nil)
-	waitFor(t, 15*time.Second, "a snapshot with a state file", func() (bool, string) {
+	testnode.WaitFor(t, 15*time.Second, "a snapshot with a state file", func() (bool, string) {
 		files, _ := filepath.Glob(filepath.Join(n.dataDir, "state", "state-*.json"))
 		return len(files) > 0, "no state file"
 	})
@@ -259,7 +261,7 @@ func TestStaleCompactionFile(t *testing.T) {
 	compactedPast := func(key string) {
 		t.Helper()
 		needle := []byte(`"` + key + `"`)
-		waitFor(t, 15*time.Second, "the log to be compacted past "+key, func() (bool, string) {
+		testnode.WaitFor(t, 15*time.Second, "the log to be compacted past "+key, func() (bool, string) {
 			b, err := os.ReadFile(logPath)
 			if err != nil {
 				return false, err.Error()

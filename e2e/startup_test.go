@@ -7,6 +7,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestSIGHUPDuringStartUp: SIGHUP reloads the certificates; sent while a
@@ -16,7 +18,7 @@ func TestSIGHUPDuringStartUp(t *testing.T) {
 	nowhere := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	n := newNode(t, "hup", freePort(t), freePort(t), filepath.Join(base, "hup.etcd"), base, "-C", nowhere, "-r", "3")
 	n.start()
-	waitFor(t, 10*time.Second, "the node to try to join", func() (bool, string) {
+	testnode.WaitFor(t, 10*time.Second, "the node to try to join", func() (bool, string) {
 		out := n.log.String()
 		return strings.Contains(out, "cannot join through"), out
 	})
@@ -36,7 +38,7 @@ func TestSIGTERMDuringStartUp(t *testing.T) {
 	nowhere := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	n := newNode(t, "term", freePort(t), freePort(t), filepath.Join(base, "term.etcd"), base, "-C", nowhere, "-r", "100")
 	n.start()
-	waitFor(t, 10*time.Second, "the node to try to join", func() (bool, string) {
+	testnode.WaitFor(t, 10*time.Second, "the node to try to join", func() (bool, string) {
 		out := n.log.String()
 		return strings.Contains(out, "cannot join through"), out
 	})

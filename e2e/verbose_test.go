@@ -5,6 +5,8 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/etcd-recreation/etcd/internal/testnode"
 )
 
 // TestVerboseLogsRequests: -v logs each client request with its status and
@@ -25,7 +27,7 @@ func TestVerboseLogsRequests(t *testing.T) {
 		n := startNode(t, "verbose", c.flags...)
 		n.do(http.MethodGet, "/v1/keys/probe?consistent=true", nil)
 		if c.requests {
-			waitFor(t, requestTimeout, "the request in the log", func() (bool, string) {
+			testnode.WaitFor(t, requestTimeout, "the request in the log", func() (bool, string) {
 				return requestLine.MatchString(n.log.String()), n.log.String()
 			})
 		}

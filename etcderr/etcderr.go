@@ -1,11 +1,14 @@
-// Package etcderr defines the numbered errors of the etcd v1 API.
+// Package etcderr defines the numbered errors of the etcd v1 and v2 APIs.
 //
 // The codes and messages are part of the wire protocol: clients of 2013
 // match on them, so they must not change. How a code maps to an HTTP status
 // is decided by the HTTP layer, not here.
 package etcderr
 
-import "fmt"
+import (
+	"fmt"
+	"net/http"
+)
 
 // Codes of the v1 API, grouped by hundreds as the original did: 1xx are
 // command failures, 2xx bad form input, 3xx raft failures, 4xx requests the
@@ -69,4 +72,11 @@ func (e *Error) Error() string {
 		return fmt.Sprintf("etcd error %d: %s", e.Code, e.Message)
 	}
 	return fmt.Sprintf("etcd error %d: %s (%s)", e.Code, e.Message, e.Cause)
+}
+
+// HTTP returns an error of HTTP itself, refused before any API error could
+// apply (no such route, a method the route does not take, a body too
+// large): its code is the HTTP status and its message the status's text.
+func HTTP(status int, cause string) *Error {
+	return &Error{Code: status, Message: http.StatusText(status), Cause: cause}
 }

@@ -24,12 +24,9 @@ func (s *Store) v2Set(key string, w Write) (*Event, error) {
 	}
 	exp := expirationOf(w.Expiration)
 	if w.V2.Refresh {
-		_, n, err := lookup(s.root, key)
-		switch {
-		case err != nil:
+		_, n, err := existingFile(s.root, key)
+		if err != nil {
 			return nil, err
-		case n.isDir():
-			return nil, etcderr.New(etcderr.NotFile, key)
 		}
 		return s.modify(n, n.value, exp, true, true, V2Set), nil
 	}
@@ -101,15 +98,9 @@ func (s *Store) v2CompareAndSwap(key string, w Write) (*Event, error) {
 	if key == "/" {
 		return nil, errRootReadOnly()
 	}
-	_, n, err := lookup(s.root, key)
-	switch {
-	case err != nil:
+	_, n, err := comparedFile(s.root, key, w)
+	if err != nil {
 		return nil, err
-	case n.isDir():
-		return nil, etcderr.New(etcderr.NotFile, key)
-	}
-	if cause := compareFailure(n, w.PrevValue, w.V2.PrevIndex); cause != "" {
-		return nil, etcderr.New(etcderr.TestFailed, cause)
 	}
 	value := w.Value
 	if w.V2.Refresh {
@@ -156,15 +147,35 @@ func (s *Store) v2Delete(key string, w Write) (*Event, error) {
 // v2CompareAndDelete deletes a file that passes v2CompareAndSwap's
 // comparison (§10). The root is a directory here, 102, as in etcd.
 func (s *Store) v2CompareAndDelete(key string, w Write) (*Event, error) {
-	parent, n, err := lookup(s.root, key)
-	switch {
-	case err != nil:
+	parent, n, err := comparedFile(s.root, key, w)
+	if err != nil {
 		return nil, err
-	case n.isDir():
-		return nil, etcderr.New(etcderr.NotFile, key)
-	}
-	if cause := compareFailure(n, w.PrevValue, w.V2.PrevIndex); cause != "" {
-		return nil, etcderr.New(etcderr.TestFailed, cause)
 	}
 	return s.remove(parent, n, V2CompareAndDelete), nil
+}
+
+// existingFile returns the file at key and its parent: 100 or 104 as
+// lookup gives them when there is none, 102 when key is a directory.
+func existingFile(root *node, key string) (parent, n *node, err error) {
+	parent, n, err = lookup(root, key)
+	switch {
+	case err != nil:
+		return nil, nil, err
+	case n.isDir():
+		return nil, nil, etcderr.New(etcderr.NotFile, key)
+	}
+	return parent, n, nil
+}
+
+// comparedFile is existingFile for a compare-and-swap or -delete: the file
+// must also pass w's comparison, or the answer is 101 with its cause.
+func comparedFile(root *node, key string, w Write) (parent, n *node, err error) {
+	parent, n, err = existingFile(root, key)
+	if err != nil {
+		return nil, nil, err
+	}
+	if cause := compareFailure(n, w.PrevValue, w.V2.PrevIndex); cause != "" {
+		return nil, nil, etcderr.New(etcderr.TestFailed, cause)
+	}
+	return parent, n, nil
 }

@@ -20,20 +20,12 @@ func writeError(w http.ResponseWriter, status int, e *etcderr.Error) {
 }
 
 func notFound(w http.ResponseWriter, r *http.Request) {
-	writeError(w, http.StatusNotFound, &etcderr.Error{
-		Code:    http.StatusNotFound,
-		Message: "Not Found",
-		Cause:   "no such route: " + r.URL.Path,
-	})
+	writeError(w, http.StatusNotFound, etcderr.HTTP(http.StatusNotFound, "no such route: "+r.URL.Path))
 }
 
 func methodNotAllowed(w http.ResponseWriter, r *http.Request, allowed string) {
 	w.Header().Set("Allow", allowed)
-	writeError(w, http.StatusMethodNotAllowed, &etcderr.Error{
-		Code:    http.StatusMethodNotAllowed,
-		Message: "Method Not Allowed",
-		Cause:   r.Method,
-	})
+	writeError(w, http.StatusMethodNotAllowed, etcderr.HTTP(http.StatusMethodNotAllowed, r.Method))
 }
 
 // SendBrowsersToPage answers a browser's GET of the client port's root

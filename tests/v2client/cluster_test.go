@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/etcd-recreation/etcd/internal/testnode"
 	"go.etcd.io/etcd/client/v2"
 )
 
@@ -176,7 +177,7 @@ func TestCluster(t *testing.T) {
 			}
 		}()
 		leaderHost := mustHost(t, leader.clientURL())
-		waitFor(t, requestTimeout, "the watcher to wait on the leader", func() (bool, string) {
+		testnode.WaitFor(t, requestTimeout, "the watcher to wait on the leader", func() (bool, string) {
 			return tr.lastWatchHost() == leaderHost, "watching on " + tr.lastWatchHost()
 		})
 		waitWatchers(t, leader, 1)
@@ -223,7 +224,7 @@ func TestCluster(t *testing.T) {
 		if newLeader == leader {
 			t.Fatalf("the killed member %s is still the leader", leader.name)
 		}
-		waitFor(t, electionTimeout, "Sync in leader-first mode after the election", func() (bool, string) {
+		testnode.WaitFor(t, electionTimeout, "Sync in leader-first mode after the election", func() (bool, string) {
 			err := c.Sync(ctxT(t))
 			return err == nil, fmt.Sprint(err)
 		})
@@ -243,7 +244,7 @@ func TestCluster(t *testing.T) {
 func setRetrying(t *testing.T, kapi client.KeysAPI, key, value string) *client.Response {
 	t.Helper()
 	var r *client.Response
-	waitFor(t, electionTimeout, "Set "+key+" to succeed", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, "Set "+key+" to succeed", func() (bool, string) {
 		var err error
 		r, err = kapi.Set(ctxT(t), key, value, nil)
 		var v2err client.Error

@@ -37,7 +37,7 @@ const (
 	// electionTimeout bounds how long a cluster may go without a leader
 	// after its leader is killed (etcd 3.5's election takes a second).
 	electionTimeout = 10 * time.Second
-	pollInterval    = 20 * time.Millisecond
+	pollInterval    = testnode.PollInterval
 )
 
 var (
@@ -238,7 +238,7 @@ func waitLeader(t *testing.T, members []*member) *member {
 	t.Helper()
 	hc := testnode.NewClient(testnode.NewTransport(), time.Second)
 	var leader *member
-	waitFor(t, electionTimeout, "the running members to agree on a leader", func() (bool, string) {
+	testnode.WaitFor(t, electionTimeout, "the running members to agree on a leader", func() (bool, string) {
 		leader = nil
 		var states []string
 		agreed := ""
@@ -434,21 +434,4 @@ func sortedCopy(s []string) []string {
 	c := slices.Clone(s)
 	slices.Sort(c)
 	return c
-}
-
-// waitFor polls cond until it holds, failing the test after timeout with
-// the last state cond described.
-func waitFor(t *testing.T, timeout time.Duration, what string, cond func() (bool, string)) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		ok, state := cond()
-		if ok {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s; last state: %s", timeout, what, state)
-		}
-		time.Sleep(pollInterval)
-	}
 }

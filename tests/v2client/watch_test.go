@@ -153,7 +153,7 @@ func TestWatcherHistoryCleared(t *testing.T) {
 func waitWatchers(t *testing.T, m *member, want int) {
 	t.Helper()
 	hc := testnode.NewClient(testnode.NewTransport(), time.Second)
-	waitFor(t, requestTimeout, fmt.Sprintf("%s to report %d watchers", m.name, want), func() (bool, string) {
+	testnode.WaitFor(t, requestTimeout, fmt.Sprintf("%s to report %d watchers", m.name, want), func() (bool, string) {
 		r, err := hc.Get(m.clientURL() + "/v2/stats/store")
 		if err != nil {
 			return false, err.Error()
